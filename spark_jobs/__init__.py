@@ -1,0 +1,1 @@
+"""Spark jobs (each a small CLI) and the pure transforms they share."""

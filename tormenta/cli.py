@@ -1,0 +1,144 @@
+"""``tormenta`` command line: the local stack, the JVM jars, the smoke pipeline, the Airflow CLI.
+
+    tormenta stack up|down|status|logs [SERVICE] [-n LINES]
+    tormenta jars [--force]
+    tormenta smoke [--events N]
+    tormenta airflow ARGS...      # the airflow CLI with the stack's AIRFLOW_HOME
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import deque
+
+from tormenta import jvm, stack
+from tormenta.settings import load
+
+
+def _print_where_to_look() -> None:
+    from tormenta.stack import airflow_setup
+
+    s = load()
+    print()
+    print(f"Airflow UI     {s.airflow_url}   (user: admin)")
+    print(f"Passwords      {airflow_setup.passwords_file(s)}  (mode 0600)")
+    print(f"Kafka          {s.kafka_bootstrap}")
+    print(f"HBase Thrift   {s.bind_host}:{s.thrift_port}")
+    print(f"Logs           {s.logs_dir}/")
+    print("Status         tormenta stack status   |   stop: tormenta stack down")
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    unknown = sorted(set(args.services) - set(stack.ALL_PROCESSES))
+    if unknown:
+        print(f"error: unknown service(s) {unknown}; known: {', '.join(stack.ALL_PROCESSES)}", file=sys.stderr)
+        return 2
+    if args.action == "up":
+        stack.up(timeout=args.timeout)
+        _print_status()
+        _print_where_to_look()
+    elif args.action == "down":
+        stopped = stack.down(args.services or None)
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    elif args.action == "status":
+        return 0 if _print_status() else 3
+    elif args.action == "logs":
+        s = load()
+        names = args.services or stack.ALL_PROCESSES
+        for name in names:
+            path = s.logs_dir / f"{name}.log"
+            print(f"==> {path} <==")
+            if path.exists():
+                with path.open(errors="replace") as fh:
+                    sys.stdout.writelines(deque(fh, maxlen=args.lines))
+    return 0
+
+
+def _print_status() -> bool:
+    rows = stack.status()
+    print(f"{'SERVICE':<22} {'PID':>8} {'HEALTH':<9} {'PSS MiB':>8}  ENDPOINT")
+    for r in rows:
+        health = "healthy" if r.healthy else ("down" if r.pid is None else "starting")
+        rss = f"{r.pss_mb:.0f}" if r.pss_mb is not None else "-"
+        print(f"{r.name:<22} {r.pid or '-':>8} {health:<9} {rss:>8}  {r.endpoint}")
+    return all(r.healthy for r in rows)
+
+
+def cmd_jars(args: argparse.Namespace) -> int:
+    jvm.ensure_all(force=args.force)
+    for name in jvm.COMPONENTS:
+        print(f"{name:<6} {len(jvm.jar_paths(name)):>4} jars  {jvm.jars_dir(name)}")
+    return 0
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from tormenta.airflow_api import local_client
+
+    client = local_client()
+    client.wait_for_dag("tormenta_smoke")
+    client.set_paused("tormenta_smoke", False)
+    run = client.trigger("tormenta_smoke", conf={"events": args.events})
+    run_id = run["dag_run_id"]
+    print(f"[smoke] triggered tormenta_smoke run {run_id}", file=sys.stderr, flush=True)
+    final = client.wait_for_run(
+        "tormenta_smoke",
+        run_id,
+        timeout=args.timeout,
+        on_change=lambda r: print(f"[smoke] run is {r['state']}", file=sys.stderr, flush=True),
+    )
+    for ti in client.task_instances("tormenta_smoke", run_id):
+        print(f"  {ti['task_id']:<24} {ti['state']}")
+    url = f"{load().airflow_url}/dags/tormenta_smoke/runs/{run_id}"
+    print(f"[smoke] {final['state']}: {url}")
+    return 0 if final["state"] == "success" else 1
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    from tormenta.stack.airflow_setup import airflow_env
+
+    env = airflow_env(load())
+    exe = os.path.join(os.path.dirname(sys.executable), "airflow")
+    os.execve(exe, [exe, *args.rest], env)
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tormenta", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("stack", help="run the local Kafka / HBase / Airflow stack")
+    p.add_argument("action", choices=["up", "down", "status", "logs"])
+    p.add_argument("services", nargs="*", default=[], metavar="SERVICE", help=f"for down/logs: some of {', '.join(stack.ALL_PROCESSES)}")
+    p.add_argument("-n", "--lines", type=int, default=40, help="logs: lines per service")
+    p.add_argument("--timeout", type=float, default=300, help="up: seconds to wait per service")
+    p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser("jars", help="resolve the JVM components from Maven Central")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_jars)
+
+    p = sub.add_parser("smoke", help="trigger the smoke DAG through the REST API and wait")
+    p.add_argument("--events", type=int, default=500)
+    p.add_argument("--timeout", type=float, default=600)
+    p.set_defaults(func=cmd_smoke)
+
+    p = sub.add_parser("airflow", help="the airflow CLI with the stack's AIRFLOW_HOME",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_airflow)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (jvm.PrerequisiteError, stack.StackError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""JVM components (Kafka, HBase, Spark's Kafka connector) resolved from Maven Central by Maven.
+
+Each component has a pom under ``jvm/<name>/pom.xml``. ``ensure_jars`` runs
+``mvn dependency:copy-dependencies`` once per pom into ``<jars_dir>/<name>`` and leaves a stamp
+holding the pom's hash, so later calls cost nothing until the pom changes. Nothing is downloaded
+from any URL other than through Maven.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tormenta.settings import REPO_ROOT, load
+
+log = logging.getLogger(__name__)
+
+POM_ROOT = REPO_ROOT / "jvm"
+MIN_JAVA = 17
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    # Only these artifacts are copied (None: the whole runtime tree).
+    include_artifact_ids: tuple[str, ...] | None = None
+
+
+COMPONENTS: dict[str, Component] = {
+    "kafka": Component("kafka"),
+    "hbase": Component("hbase"),
+    # Four jars only, so kafka-clients' copies of lz4/snappy/slf4j never shadow pyspark's.
+    "spark": Component(
+        "spark",
+        (
+            "spark-sql-kafka-0-10_2.13",
+            "spark-token-provider-kafka-0-10_2.13",
+            "kafka-clients",
+            "commons-pool2",
+        ),
+    ),
+}
+
+
+class PrerequisiteError(RuntimeError):
+    """A tool the platform needs (java, mvn) is missing or too old."""
+
+
+def java_major_version(java: str = "java") -> int:
+    """Major version of ``java`` on PATH; raises PrerequisiteError when missing."""
+    exe = shutil.which(java)
+    if exe is None:
+        raise PrerequisiteError(
+            "java was not found on PATH. Install a JDK 17 or newer "
+            "(Debian/Ubuntu: apt-get install openjdk-17-jdk-headless)."
+        )
+    out = subprocess.run([exe, "-version"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not match:
+        raise PrerequisiteError(f"could not read the Java version from: {out.strip()!r}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8.0_392" style
+        major = int(match.group(2))
+    return major
+
+
+def check_java() -> None:
+    major = java_major_version()
+    if major < MIN_JAVA:
+        raise PrerequisiteError(
+            f"Java {major} found, Tormenta needs Java {MIN_JAVA}+ "
+            "(Debian/Ubuntu: apt-get install openjdk-17-jdk-headless)."
+        )
+
+
+def check_maven() -> str:
+    exe = shutil.which("mvn")
+    if exe is None:
+        raise PrerequisiteError(
+            "mvn (Apache Maven) was not found on PATH; it resolves Kafka, HBase and the Spark "
+            "Kafka connector from Maven Central. Install it (Debian/Ubuntu: apt-get install maven)."
+        )
+    return exe
+
+
+def pom_path(name: str) -> Path:
+    return POM_ROOT / name / "pom.xml"
+
+
+def jars_dir(name: str) -> Path:
+    return load().jars_dir / name
+
+
+def _stamp_value(component: Component) -> str:
+    digest = hashlib.sha256(pom_path(component.name).read_bytes())
+    digest.update(repr(component.include_artifact_ids).encode())
+    return digest.hexdigest()
+
+
+def is_resolved(name: str) -> bool:
+    stamp = jars_dir(name) / ".stamp"
+    return stamp.exists() and stamp.read_text().strip() == _stamp_value(COMPONENTS[name])
+
+
+def _run_maven(cmd: list[str], logfile: Path, label: str) -> None:
+    """Run Maven, keep its output in ``logfile`` and print a progress line every 10 s."""
+    with logfile.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=POM_ROOT)
+        done = threading.Event()
+
+        def heartbeat() -> None:
+            start = time.monotonic()
+            while not done.wait(10):
+                downloaded = logfile.read_text(errors="replace").count("Downloaded from")
+                print(
+                    f"  ... maven {label}: {downloaded} files downloaded, "
+                    f"{time.monotonic() - start:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        thread = threading.Thread(target=heartbeat, daemon=True)
+        thread.start()
+        rc = proc.wait()
+        done.set()
+    if rc != 0:
+        tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-25:])
+        raise RuntimeError(f"Maven failed for {label} (exit {rc}); full log: {logfile}\n{tail}")
+
+
+def ensure_jars(name: str, *, force: bool = False) -> Path:
+    """Resolve component ``name`` into its jars folder (idempotent); return the folder.
+
+    Retry: safe; a failed or interrupted run leaves the previous folder untouched because the
+    copy goes to a temporary folder that replaces the old one only when Maven succeeded.
+    """
+    component = COMPONENTS[name]
+    target = jars_dir(name)
+    if not force and is_resolved(name):
+        return target
+    mvn = check_maven()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    cmd = [
+        mvn,
+        "-B",
+        "-ntp",
+        "-f",
+        str(pom_path(name)),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging}",
+    ]
+    if component.include_artifact_ids:
+        cmd.append("-DincludeArtifactIds=" + ",".join(component.include_artifact_ids))
+    print(f"[jars] resolving {name} from Maven Central ({pom_path(name).relative_to(REPO_ROOT)})",
+          file=sys.stderr, flush=True)
+    started = time.monotonic()
+    _run_maven(cmd, target.parent / f"maven-{name}.log", name)
+    (staging / ".stamp").write_text(_stamp_value(component) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    count = len(list(target.glob("*.jar")))
+    print(f"[jars] {name}: {count} jars in {time.monotonic() - started:.0f}s -> {target}",
+          file=sys.stderr, flush=True)
+    return target
+
+
+def ensure_all(force: bool = False) -> None:
+    check_java()
+    for name in COMPONENTS:
+        ensure_jars(name, force=force)
+
+
+def jar_paths(name: str) -> list[Path]:
+    """Sorted jar files of a resolved component (raises when it was never resolved)."""
+    folder = jars_dir(name)
+    jars = sorted(folder.glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(f"no jars in {folder}; run `tormenta jars` (or `make jars`) first")
+    return jars
+
+
+def spark_connector_version() -> str:
+    """Version of the spark-sql-kafka connector jar in use, e.g. ``4.2.0``."""
+    for jar in jar_paths("spark"):
+        match = re.fullmatch(r"spark-sql-kafka-0-10_2\.13-(.+)\.jar", jar.name)
+        if match:
+            return match.group(1)
+    raise FileNotFoundError("spark-sql-kafka-0-10 jar missing from " + str(jars_dir("spark")))

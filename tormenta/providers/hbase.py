@@ -1,0 +1,38 @@
+"""Airflow hook for HBase over Thrift (happybase), on connection ``hbase_default``."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseHook
+
+from tormenta.hbase import HBaseEndpoint
+
+
+class HBaseHook(BaseHook):
+    """Reads the HBase Thrift endpoint from an Airflow connection.
+
+    Connection: host and port of the Thrift server; extras ``transport`` (buffered|framed),
+    ``protocol`` (binary|compact) and ``timeout_ms``.
+    """
+
+    conn_name_attr = "hbase_conn_id"
+    default_conn_name = "hbase_default"
+    conn_type = "generic"
+    hook_name = "HBase (Thrift)"
+
+    def __init__(self, hbase_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.hbase_conn_id = hbase_conn_id
+
+    def endpoint(self) -> HBaseEndpoint:
+        conn = self.get_connection(self.hbase_conn_id)
+        extra = conn.extra_dejson
+        return HBaseEndpoint(
+            host=conn.host or "127.0.0.1",
+            port=int(conn.port or 9090),
+            transport=extra.get("transport", "buffered"),
+            protocol=extra.get("protocol", "binary"),
+            timeout_ms=int(extra.get("timeout_ms", 30000)),
+        )
+
+    def get_conn(self):
+        return self.endpoint().connect()

@@ -1,0 +1,103 @@
+"""Deployment-wide settings: where things live and where services listen.
+
+Every value comes from an environment variable with a safe local default (loopback only).
+Run-time knobs belong to DAG Params, endpoints of a real cluster to Airflow connections;
+this module only describes the embedded local stack and the folders it uses.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not an integer") from exc
+    if not 0 < value < 65536 and name.endswith("_PORT"):
+        raise ValueError(f"{name}={value} is not a TCP port")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and endpoints of the local stack. Build with :func:`load`."""
+
+    home: Path  # data, logs, pid files, generated config and secrets
+    jars_dir: Path  # Maven-resolved JVM components, one sub-folder per component
+    bind_host: str
+    kafka_port: int
+    kafka_controller_port: int
+    zookeeper_port: int
+    hbase_master_port: int
+    hbase_regionserver_port: int
+    thrift_port: int
+    airflow_port: int
+    kafka_heap: str
+    hbase_heap: str
+    thrift_heap: str
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.home / "conf"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.bind_host}:{self.kafka_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.bind_host}:{self.airflow_port}"
+
+
+@cache
+def load() -> Settings:
+    """Read settings from the environment (cached: the environment of a process is fixed)."""
+    home = Path(_env("TORMENTA_HOME", str(REPO_ROOT / "var"))).resolve()
+    return Settings(
+        home=home,
+        jars_dir=Path(_env("TORMENTA_JARS_DIR", str(REPO_ROOT / ".cache" / "jars"))).resolve(),
+        bind_host=_env("TORMENTA_BIND_HOST", "127.0.0.1"),
+        kafka_port=_env_int("TORMENTA_KAFKA_PORT", 9092),
+        kafka_controller_port=_env_int("TORMENTA_KAFKA_CONTROLLER_PORT", 9093),
+        zookeeper_port=_env_int("TORMENTA_ZOOKEEPER_PORT", 2181),
+        hbase_master_port=_env_int("TORMENTA_HBASE_MASTER_PORT", 16000),
+        hbase_regionserver_port=_env_int("TORMENTA_HBASE_REGIONSERVER_PORT", 16020),
+        thrift_port=_env_int("TORMENTA_HBASE_THRIFT_PORT", 9090),
+        airflow_port=_env_int("TORMENTA_AIRFLOW_PORT", 8080),
+        kafka_heap=_env("TORMENTA_KAFKA_HEAP", "1G"),
+        hbase_heap=_env("TORMENTA_HBASE_HEAP", "1G"),
+        thrift_heap=_env("TORMENTA_THRIFT_HEAP", "512M"),
+    )

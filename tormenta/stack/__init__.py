@@ -1,0 +1,170 @@
+"""Local stack manager: ``up`` / ``down`` / ``status`` / ``logs`` for Kafka, HBase, Thrift, Airflow.
+
+``up`` is idempotent: it starts what is not running, then waits until each service truly
+answers (Kafka metadata, an HBase table listing over Thrift, Airflow's health endpoint),
+printing progress while it waits. ``down`` stops only processes that ``up`` started, in reverse
+order, and keeps all data.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tormenta import jvm
+from tormenta.settings import Settings, load
+from tormenta.stack import airflow_setup
+from tormenta.stack.process import ProcessManager
+from tormenta.stack.services import HBaseService, JvmService, KafkaService, ThriftService, port_open
+
+JVM_SERVICES: list[JvmService] = [KafkaService(), HBaseService(), ThriftService()]
+AIRFLOW_PROCESSES = ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor"]
+ALL_PROCESSES = [svc.name for svc in JVM_SERVICES] + AIRFLOW_PROCESSES
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def say(msg: str) -> None:
+    print(f"[stack] {msg}", file=sys.stderr, flush=True)
+
+
+def manager(s: Settings | None = None) -> ProcessManager:
+    s = s or load()
+    return ProcessManager(s.run_dir, s.logs_dir)
+
+
+def _wait(name: str, probe: Callable[[], bool], pm: ProcessManager, timeout: float) -> None:
+    start = time.monotonic()
+    last_note = start
+    while not probe():
+        if pm.exited_early(name):
+            tail = "\n".join(pm.log_file(name).read_text(errors="replace").splitlines()[-30:])
+            raise StackError(f"{name} exited during start-up; log {pm.log_file(name)}:\n{tail}")
+        now = time.monotonic()
+        if now - start > timeout:
+            raise StackError(f"{name} not ready after {timeout:.0f}s; see {pm.log_file(name)}")
+        if now - last_note >= 10:
+            say(f"  waiting for {name} ... {now - start:.0f}s")
+            last_note = now
+        time.sleep(1)
+    say(f"  {name} ready ({time.monotonic() - start:.1f}s)")
+
+
+def _check_ports_free(name: str, ports: list[int], s: Settings) -> None:
+    busy = [p for p in ports if port_open(s.bind_host, p, timeout=0.3)]
+    if busy:
+        raise StackError(
+            f"cannot start {name}: port(s) {busy} on {s.bind_host} are taken by a process this stack "
+            "did not start. Stop it or choose other ports (TORMENTA_*_PORT, see .env.example)."
+        )
+
+
+def up(timeout: float = 300.0) -> dict[str, bool]:
+    """Bring the whole stack up; returns {process: started_now}."""
+    s = load()
+    jvm.check_java()
+    for name in jvm.COMPONENTS:
+        jvm.ensure_jars(name)
+    for folder in (s.data_dir, s.logs_dir, s.run_dir, s.conf_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    pm = manager(s)
+    started: dict[str, bool] = {}
+
+    for svc in JVM_SERVICES:
+        if pm.running(svc.name):
+            say(f"{svc.name}: already running (pid {pm.running(svc.name).pid})")
+            started[svc.name] = False
+        else:
+            _check_ports_free(svc.name, svc.ports(s), s)
+            svc.prepare(s)
+            pid = pm.start(svc.name, svc.command(s), svc.env(s))
+            say(f"{svc.name}: started pid {pid} ({svc.description})")
+            started[svc.name] = True
+        _wait(svc.name, lambda svc=svc: svc.ready(s), pm, timeout)
+
+    airflow_setup.render_config(s)
+    passwords, created = airflow_setup.ensure_passwords(s)
+    if not all(pm.running(n) for n in AIRFLOW_PROCESSES):
+        say("airflow: migrating metadata DB and creating connections (first time takes ~1 min) ...")
+        airflow_setup.init_metadata(s)
+    commands = airflow_setup.process_commands(s)
+    for name in AIRFLOW_PROCESSES:
+        if pm.running(name):
+            started[name] = False
+            continue
+        if name == "airflow-api-server":
+            _check_ports_free(name, [s.airflow_port], s)
+        pid = pm.start(name, commands[name], airflow_setup.airflow_env(s), cwd=s.airflow_home)
+        say(f"{name}: started pid {pid}")
+        started[name] = True
+    _wait("airflow-api-server", lambda: airflow_setup.healthy(s), pm, timeout)
+
+    if created:
+        say("Airflow users created. Passwords are shown ONCE here and kept (mode 0600) in")
+        say(f"  {airflow_setup.passwords_file(s)}")
+        for user, pw in passwords.items():
+            say(f"    {user:<7} {pw}")
+    return started
+
+
+def down(names: list[str] | None = None) -> list[str]:
+    """Stop the processes this stack started (all by default), in reverse start order; keep data."""
+    pm = manager()
+    stopped = []
+    for name in reversed(ALL_PROCESSES):
+        if names and name not in names:
+            continue
+        if pm.stop(name, timeout=90 if name == "hbase" else 60):
+            say(f"{name}: stopped")
+            stopped.append(name)
+    return stopped
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    endpoint: str
+    healthy: bool
+    pss_mb: float | None
+
+
+def status() -> list[ServiceStatus]:
+    s = load()
+    pm = manager(s)
+    endpoints = {
+        "kafka": (s.kafka_bootstrap, lambda: JVM_SERVICES[0].ready(s)),
+        "hbase": (f"{s.bind_host}:{s.hbase_master_port} (zk :{s.zookeeper_port})",
+                  lambda: JVM_SERVICES[1].ready(s)),
+        "hbase-thrift": (f"{s.bind_host}:{s.thrift_port}", lambda: JVM_SERVICES[2].ready(s)),
+        "airflow-api-server": (s.airflow_url, lambda: airflow_setup.health(s) is not None),
+        "airflow-scheduler": ("-", lambda: _airflow_part(s, "scheduler")),
+        "airflow-dag-processor": ("-", lambda: _airflow_part(s, "dag_processor")),
+    }
+    rows = []
+    for name in ALL_PROCESSES:
+        proc = pm.running(name)
+        endpoint, probe = endpoints[name]
+        rss = None
+        if proc:
+            try:
+                members = [proc, *proc.children(recursive=True)]
+                # PSS: shared pages split between processes, so forked workers are not counted N times.
+                rss = sum(p.memory_full_info().pss for p in members) / 2**20
+            except Exception:  # noqa: BLE001 - process ended while we looked
+                rss = None
+        rows.append(ServiceStatus(name, proc.pid if proc else None, endpoint, probe(), rss))
+    return rows
+
+
+def _airflow_part(s: Settings, part: str) -> bool:
+    doc = airflow_setup.health(s)
+    return bool(doc) and (doc.get(part) or {}).get("status") == "healthy"
+
+
+def is_up() -> bool:
+    return all(row.healthy for row in status())
