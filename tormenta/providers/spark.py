@@ -11,7 +11,6 @@ from tormenta.settings import REPO_ROOT
 from tormenta.spark_conf import DEFAULT_CONF
 
 
-
 class SparkJobOperator(SparkSubmitOperator):
     """Run ``spark_jobs/<job>.py`` through ``spark-submit`` on connection ``spark_default``.
 

@@ -1,0 +1,65 @@
+# Tormenta: the two commands are `make up` (platform + main job) and `make test` (all tests).
+# Every target installs what it needs first and says what it is doing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+
+.PHONY: up down status logs test test-unit lint install jars smoke clean-data help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make up      - install, resolve JVM jars, start Kafka/HBase/Thrift/Airflow, run the main job"
+	@echo "make test    - install, then lint + unit + integration + e2e tests (starts the stack if needed)"
+	@echo "make down    - stop what 'make up' started (data is kept)"
+	@echo "make status  - services, pids, health, memory"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; v=sys.version_info; sys.exit(0 if v >= (3, 11) else "Python 3.11+ is required, found %d.%d" % v[:2])'
+	@echo "[install] creating virtualenv $(VENV) with $$($(PYTHON) --version)"
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
+	@echo "[install] pip install -r requirements.txt (first time: ~1-3 min, ~700 MB incl. pyspark)"
+	$(BIN)/python -m pip install --progress-bar off --upgrade pip
+	$(BIN)/python -m pip install --progress-bar off -r requirements.txt
+	$(BIN)/python -m pip install --progress-bar off --no-deps -e .
+	@touch $@
+
+install: $(VENV)/.installed
+
+jars: install
+	@echo "[jars] Kafka, HBase and the Spark Kafka connector from Maven Central (cached in .cache/jars)"
+	$(BIN)/tormenta jars
+
+up: jars
+	$(BIN)/tormenta stack up
+	@echo "[up] running the main job (smoke pipeline) through Airflow"
+	$(BIN)/tormenta smoke
+
+down:
+	$(BIN)/tormenta stack down
+
+status:
+	$(BIN)/tormenta stack status
+
+logs:
+	$(BIN)/tormenta stack logs
+
+smoke: install
+	$(BIN)/tormenta smoke
+
+lint: install
+	@echo "[lint] ruff"
+	$(BIN)/ruff check .
+
+test-unit: install
+	$(BIN)/pytest -m unit
+
+test: jars lint
+	@echo "[test] unit + integration + e2e (the session fixture starts the stack when it is not up)"
+	$(BIN)/pytest -m "unit or integration or e2e"
+
+clean-data: down
+	rm -rf var

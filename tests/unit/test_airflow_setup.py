@@ -1,0 +1,65 @@
+import configparser
+import stat
+
+import pytest
+
+from tormenta import settings
+from tormenta.stack import airflow_setup
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def s(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORMENTA_HOME", str(tmp_path))
+    settings.load.cache_clear()
+    yield settings.load()
+    settings.load.cache_clear()
+
+
+def _cfg(s):
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(airflow_setup.render_config(s))
+    return cfg
+
+
+def test_config_is_safe_by_default(s):
+    cfg = _cfg(s)
+    assert cfg["core"]["load_examples"] == "False"
+    assert cfg["core"]["simple_auth_manager_all_admins"] == "False"
+    assert cfg["core"]["executor"] == "LocalExecutor"
+    assert cfg["api"]["host"] == "127.0.0.1"
+    assert cfg["api"]["expose_config"] == "False"
+    assert len(cfg["core"]["fernet_key"]) == 44
+    assert len(cfg["api_auth"]["jwt_secret"]) >= 48
+    # Long-running micro-batch tasks outlive Airflow's default 10-minute task token.
+    assert int(cfg["execution_api"]["jwt_expiration_time"]) >= 24 * 3600
+
+
+def test_secrets_are_generated_once_and_private(s):
+    first = _cfg(s)
+    second = _cfg(s)
+    assert first["core"]["fernet_key"] == second["core"]["fernet_key"]
+    assert first["api_auth"]["jwt_secret"] == second["api_auth"]["jwt_secret"]
+    for path in [*s.secrets_dir.iterdir(), s.airflow_home / "airflow.cfg"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(s.secrets_dir.stat().st_mode) == 0o700
+
+
+def test_passwords_created_once(s):
+    pw1, created1 = airflow_setup.ensure_passwords(s)
+    pw2, created2 = airflow_setup.ensure_passwords(s)
+    assert created1 and not created2
+    assert pw1 == pw2 and set(pw1) == {"admin", "viewer"}
+    assert all(len(p) >= 20 for p in pw1.values())
+
+
+def test_connections_point_at_the_local_stack(s):
+    conns = airflow_setup.connections(s)
+    assert conns["spark_default"] == {**conns["spark_default"], "conn_type": "spark", "host": "local[*]"}
+    assert "127.0.0.1:9092" in conns["kafka_default"]["extra"]
+    assert conns["hbase_default"]["port"] == 9090
+
+
+def test_scheduler_does_not_serve_logs_on_all_interfaces(s):
+    assert "--skip-serve-logs" in airflow_setup.process_commands(s)["airflow-scheduler"]
