@@ -3,6 +3,7 @@
     tormenta stack up|down|status|logs [SERVICE] [-n LINES]
     tormenta jars [--force]
     tormenta smoke [--events N]
+    tormenta prepare              # Kafka topics, HBase tables, reference data (idempotent)
     tormenta airflow ARGS...      # the airflow CLI with the stack's AIRFLOW_HOME
 """
 
@@ -95,6 +96,25 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0 if final["state"] == "success" else 1
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from tormenta.contracts import KINDS, TOPIC_PARTITIONS
+    from tormenta.hbase import HBaseEndpoint
+    from tormenta.kafka import TopicSpec, ensure_topics
+    from tormenta.reference import seed
+
+    s = load()
+    specs = [TopicSpec(k.topic, TOPIC_PARTITIONS) for k in KINDS.values()]
+    created = ensure_topics(args.bootstrap or s.kafka_bootstrap, specs)
+    print("topics: " + ", ".join(f"{t.name} ({'created' if t.name in created else 'exists'})" for t in specs))
+    conn = HBaseEndpoint(args.hbase_host or s.bind_host, args.hbase_port or s.thrift_port).connect()
+    try:
+        for table, rows in seed(conn, device_count=args.devices).items():
+            print(f"{table:<28} {rows:>6} rows")
+    finally:
+        conn.close()
+    return 0
+
+
 def cmd_airflow(args: argparse.Namespace) -> int:
     from tormenta.stack.airflow_setup import airflow_env
 
@@ -123,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=500)
     p.add_argument("--timeout", type=float, default=600)
     p.set_defaults(func=cmd_smoke)
+
+    p = sub.add_parser("prepare", help="Kafka topics, HBase tables and reference data (idempotent)")
+    p.add_argument("--bootstrap", default=None)
+    p.add_argument("--devices", type=int, default=2000)
+    p.add_argument("--hbase-host", default=None)
+    p.add_argument("--hbase-port", type=int, default=None)
+    p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("airflow", help="the airflow CLI with the stack's AIRFLOW_HOME",
                        add_help=False)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+LOG4J2_FILE = Path(__file__).resolve().parent.parent / "spark_jobs" / "log4j2.properties"
+
 # Loopback only, no web UI (it would listen on every interface), small shuffles for few cores.
 DEFAULT_CONF: dict[str, str] = {
     "spark.driver.host": "127.0.0.1",
@@ -9,4 +13,23 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.sql.session.timeZone": "UTC",
+    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_FILE}",
 }
+
+
+def spark_submit_command(job: str, job_args: list[str], master: str = "local[2]",
+                         conf: dict[str, str] | None = None) -> list[str]:  # fmt: skip
+    """``spark-submit`` argument list for ``spark_jobs/<job>.py`` outside Airflow (tests, bench, CLI).
+
+    Inside Airflow the same defaults come through ``SparkJobOperator``.
+    """
+    import sys
+
+    from tormenta import jvm
+
+    cmd = [str(Path(sys.executable).parent / "spark-submit"), "--master", master]
+    for key, value in {**DEFAULT_CONF, **(conf or {})}.items():
+        cmd += ["--conf", f"{key}={value}"]
+    cmd += ["--jars", ",".join(str(p) for p in jvm.jar_paths("spark"))]
+    cmd += [str(LOG4J2_FILE.parent / f"{job}.py"), *job_args]
+    return cmd

@@ -1,0 +1,118 @@
+"""The one Kafka producer every ingestor uses (confluent-kafka / librdkafka).
+
+Durability settings are explicit: ``enable.idempotence=true`` (librdkafka defaults to false),
+``acks=all``, a bounded ``message.timeout.ms``. Throughput comes from batching (``linger.ms``,
+``batch.size``) and lz4 compression, never from weakening acknowledgements. A delivery
+callback counts every success and failure; ``close`` fails when anything was not acknowledged,
+so a run never claims success for records the broker rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tormenta.contracts import EventKind, encode
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONF: dict[str, Any] = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "message.timeout.ms": 30_000,
+    "linger.ms": 10,
+    "batch.size": 512 * 1024,
+    "batch.num.messages": 20_000,
+    "compression.type": "lz4",
+    "queue.buffering.max.messages": 500_000,
+    "queue.buffering.max.kbytes": 256 * 1024,
+    "message.max.bytes": 1_000_000,
+}
+
+
+class DeliveryError(RuntimeError):
+    """Some records were rejected by the broker or not acknowledged in time."""
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    acked: int = 0
+    failed: int = 0
+    errors: Counter = field(default_factory=Counter)
+
+    @property
+    def pending(self) -> int:
+        return self.sent - self.acked - self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sent": self.sent, "acked": self.acked, "failed": self.failed, "errors": dict(self.errors)}
+
+
+class EventProducer:
+    """Send contract events to their topic, keyed by the event's source entity."""
+
+    def __init__(self, bootstrap: str, client_id: str, conf: dict[str, Any] | None = None) -> None:
+        from confluent_kafka import Producer
+
+        merged = {**DEFAULT_CONF, **(conf or {}), "bootstrap.servers": bootstrap, "client.id": client_id}
+        if merged.get("enable.idempotence") is not True or str(merged.get("acks")) not in ("all", "-1"):
+            raise ValueError("ingestors require enable.idempotence=true and acks=all")
+        self._producer = Producer(merged)
+        self.stats = DeliveryStats()
+
+    def _on_delivery(self, err, _msg) -> None:
+        if err is None:
+            self.stats.acked += 1
+        else:
+            self.stats.failed += 1
+            self.stats.errors[err.name() if hasattr(err, "name") else str(err)] += 1
+
+    def send(self, kind: EventKind, event: dict[str, Any], on_delivery=None) -> None:
+        """Queue one event (adds ``sent_at``). Blocks, serving callbacks, while the queue is full.
+
+        Retry: sending the same event again produces a second Kafka record with the same
+        event id; downstream dedupe by event id stores it once.
+        """
+        event["sent_at"] = int(time.time() * 1000)
+        value = encode(event)
+        key = str(event[kind.key_field]).encode()
+
+        def callback(err, msg):
+            self._on_delivery(err, msg)
+            if on_delivery is not None:
+                on_delivery(err, msg)
+
+        while True:
+            try:
+                self._producer.produce(kind.topic, value=value, key=key, on_delivery=callback)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self.stats.sent += 1
+
+    def send_raw(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
+        """Send bytes as they are (file replay of recorded records, poison tests)."""
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self.stats.sent += 1
+
+    def poll(self, timeout: float = 0) -> None:
+        self._producer.poll(timeout)
+
+    def close(self, timeout: float = 30.0) -> DeliveryStats:
+        """Flush what was accepted; raise DeliveryError if anything failed or is still pending."""
+        remaining = self._producer.flush(timeout)
+        if remaining or self.stats.failed or self.stats.pending:
+            raise DeliveryError(
+                f"{self.stats.failed} rejected, {max(remaining, self.stats.pending)} unacknowledged "
+                f"of {self.stats.sent} sent: {dict(self.stats.errors)}"
+            )
+        return self.stats

@@ -1,0 +1,1 @@
+"""Source clients. Each pulls records from one kind of source and returns contract events."""

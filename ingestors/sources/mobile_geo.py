@@ -1,0 +1,144 @@
+"""Mobile geolocation: the HTTP endpoint phones POST their position to (the source client).
+
+    POST /v1/positions   body: one position or a JSON list of positions
+      {"device_id": "dev-00042", "trip_id": "t-9", "seq": 17, "lat": 40.41, "lon": -3.70,
+       "speed_kmh": 31.5, "time": 1764160000000}
+
+The event id is ``<device_id>-<seq>``, chosen by the phone, so a phone that retries a POST
+produces the same ids and the pipeline stores them once. The endpoint answers only after Kafka
+acknowledged every position of the request (200), so an acknowledged position is durable; a
+malformed request gets 400 with the reason, a broker failure 503 (the phone retries).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ingestors.producer import EventProducer
+from ingestors.sources.base import envelope
+from tormenta.contracts import GEO
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024
+MAX_POSITIONS = 5000
+
+
+class BadPosition(ValueError):
+    pass
+
+
+def to_event(p: Any, source: str) -> dict[str, Any]:
+    """A phone's position -> contract event (raises BadPosition with the reason)."""
+    if not isinstance(p, dict):
+        raise BadPosition("position must be a JSON object")
+    for name, types in (("device_id", str), ("trip_id", str), ("seq", int), ("lat", (int, float)),
+                        ("lon", (int, float)), ("speed_kmh", (int, float)), ("time", int)):  # fmt: skip
+        v = p.get(name)
+        if v is None:
+            raise BadPosition(f"missing_field:{name}")
+        if isinstance(v, bool) or not isinstance(v, types):
+            raise BadPosition(f"wrong_type:{name}")
+    if not p["device_id"].strip():
+        raise BadPosition("empty_key:device_id")
+    event = envelope(GEO, f"{p['device_id']}-{p['seq']}", p["time"], source)
+    event.update(device_id=p["device_id"], trip_id=p["trip_id"], lat=float(p["lat"]), lon=float(p["lon"]),
+                 speed_kmh=float(p["speed_kmh"]))  # fmt: skip
+    return event
+
+
+class GeoHttpSource:
+    """Threaded HTTP server on ``host:port`` producing every accepted position to Kafka."""
+
+    kind = GEO
+
+    def __init__(self, producer: EventProducer, host: str = "127.0.0.1", port: int = 8181,
+                 name: str = "geo-http", ack_timeout: float = 30.0) -> None:  # fmt: skip
+        self.producer = producer
+        self.name = name
+        self.ack_timeout = ack_timeout
+        self.accepted = 0
+        self.rejected = 0
+        self._lock = threading.Lock()
+        source = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):  # quiet: one line per request is too much
+                pass
+
+            def _reply(self, code: int, doc: dict) -> None:
+                body = json.dumps(doc).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802
+                if self.path == "/health":
+                    self._reply(200, {"status": "ok", "accepted": source.accepted, "rejected": source.rejected})
+                else:
+                    self._reply(404, {"error": "not found"})
+
+            def do_POST(self):  # noqa: N802
+                if self.path != "/v1/positions":
+                    return self._reply(404, {"error": "not found"})
+                length = int(self.headers.get("Content-Length") or 0)
+                if length <= 0 or length > MAX_BODY:
+                    return self._reply(413 if length > MAX_BODY else 400, {"error": "body size"})
+                try:
+                    doc = json.loads(self.rfile.read(length))
+                    positions = doc if isinstance(doc, list) else [doc]
+                    if len(positions) > MAX_POSITIONS:
+                        raise BadPosition(f"at most {MAX_POSITIONS} positions per request")
+                    events = [to_event(p, source.name) for p in positions]
+                except (ValueError, UnicodeDecodeError) as exc:
+                    with source._lock:
+                        source.rejected += 1
+                    reason = str(exc) if isinstance(exc, BadPosition) else "invalid_json"
+                    return self._reply(400, {"error": reason})
+                ok, err = source.produce_and_wait(events)
+                if not ok:
+                    return self._reply(503, {"error": f"not acknowledged by Kafka: {err}"})
+                self._reply(200, {"accepted": len(events)})
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+
+    def produce_and_wait(self, events: list[dict[str, Any]]) -> tuple[bool, str | None]:
+        """Produce ``events`` and wait for their acknowledgements (the poll thread serves them)."""
+        done = threading.Event()
+        state = {"left": len(events), "error": None}
+        lock = threading.Lock()
+
+        def on_delivery(err, _msg):
+            with lock:
+                if err is not None and state["error"] is None:
+                    state["error"] = str(err)
+                state["left"] -= 1
+                if state["left"] == 0:
+                    done.set()
+
+        with self._lock:  # librdkafka is thread-safe; the lock keeps a request's records together
+            for e in events:
+                self.producer.send(GEO, e, on_delivery=on_delivery)
+        if not done.wait(self.ack_timeout):
+            return False, "timeout"
+        if state["error"]:
+            return False, state["error"]
+        with self._lock:
+            self.accepted += len(events)
+        return True, None
+
+    def serve_forever(self) -> None:
+        self.server.serve_forever(poll_interval=0.2)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,92 @@
+"""Simulated feed of politicians' pages: posts and comments with author, text, language, time.
+
+Comment ``n`` of a page is a pure function of (seed, page, n), like a real feed paged by
+position. Several ingestors can share one hot page: ingestor ``shard`` of ``shards`` pulls only
+the comments with ``n % shards == shard``, so together they cover the page exactly once.
+Storm mode multiplies one page's share (10-100x), as during a scandal.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from ingestors.sources.base import envelope
+from tormenta.contracts import SOCIAL
+from tormenta.reference import POLITICIANS
+
+WORDS = {
+    "es": ["el", "gobierno", "propuesta", "ley", "votar", "pueblo", "bueno", "corrupto", "mentira",
+           "gracias", "apoyo", "escandalo", "renuncia", "excelente", "fraude", "mejor", "peor"],
+    "en": ["the", "government", "bill", "vote", "people", "good", "corrupt", "lie", "thanks",
+           "support", "scandal", "resign", "great", "fraud", "best", "worst"],
+}  # fmt: skip
+AUTHORS = [f"user{i:04d}" for i in range(500)]
+
+
+class PageFeed:
+    kind = SOCIAL
+
+    def __init__(
+        self,
+        pages: list[str],
+        shard: int = 0,
+        shards: int = 1,
+        storm_page: str | None = None,
+        storm_factor: int = 1,
+        seed: int = 7,
+        name: str = "page-feed",
+        limit: int | None = None,
+    ) -> None:
+        if not pages:
+            raise ValueError("at least one page")
+        if not 0 <= shard < shards:
+            raise ValueError(f"shard {shard} not in [0, {shards})")
+        if not 1 <= storm_factor <= 1000:
+            raise ValueError("storm_factor must be in [1, 1000]")
+        self.pages = sorted(pages)
+        self.shard, self.shards = shard, shards
+        self.weights = {p: (storm_factor if p == storm_page else 1) for p in self.pages}
+        self.seed = seed
+        self.name = f"{name}/{shard}of{shards}"
+        self.limit = limit
+        self.emitted = 0
+        self._next_n = {p: shard for p in self.pages}  # next comment index this shard owns
+        self._credit = {p: 0.0 for p in self.pages}
+
+    def rate_multiplier(self) -> float:
+        """Total weight: a storm raises how many events per second this feed produces."""
+        return sum(self.weights.values()) / len(self.pages)
+
+    def comment(self, page: str, n: int, now_ms: int) -> dict[str, Any]:
+        rng = random.Random(f"{self.seed}|{page}|{n}")
+        lang = "es" if rng.random() < 0.7 else "en"
+        words = rng.choices(WORDS[lang], k=rng.randint(4, 14))
+        if rng.random() < 0.3:
+            words.append(POLITICIANS.get(page, {}).get("handle", "@someone"))
+        event = envelope(SOCIAL, f"{page}-c{n:012d}", now_ms, self.name)
+        event.update(page_id=page, post_id=f"{page}-p{n // 50:08d}", author=rng.choice(AUTHORS),
+                     text=" ".join(words), lang=lang)  # fmt: skip
+        return event
+
+    def poll(self, max_records: int) -> list[dict[str, Any]] | None:
+        if self.limit is not None:
+            if self.emitted >= self.limit:
+                return None
+            max_records = min(max_records, self.limit - self.emitted)
+        total_w = sum(self.weights.values())
+        now_ms = int(time.time() * 1000)
+        out: list[dict[str, Any]] = []
+        for page in self.pages:  # weighted round: carry fractional shares to the next poll
+            self._credit[page] += max_records * self.weights[page] / total_w
+        for page in self.pages:
+            while self._credit[page] >= 1 and len(out) < max_records:
+                out.append(self.comment(page, self._next_n[page], now_ms))
+                self._next_n[page] += self.shards
+                self._credit[page] -= 1
+        self.emitted += len(out)
+        return out
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,209 @@
+"""Micro-batch streaming job: Kafka -> business rules + HBase enrichment -> HBase, every N seconds.
+
+    spark-submit --jars <connector jars> spark_jobs/streaming.py \
+        --bootstrap 127.0.0.1:9092 --interval "1 second" --max-offsets-per-trigger 200000 \
+        --checkpoint-root var/checkpoints --query-version 1
+
+One checkpoint per query version (``<root>/<query>/v<version>``): the trigger interval and
+``maxOffsetsPerTrigger`` may change between restarts of the same checkpoint; a change of the
+processing itself gets a new ``--query-version``. ``failOnDataLoss`` stays true: offsets that
+aged out while the job was down stop the query loudly instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("tormenta.streaming")
+
+INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|seconds?|m|minutes?)\s*$", re.I)
+UNIT_SECONDS = {"ms": 0.001, "millisecond": 0.001, "s": 1.0, "second": 1.0, "m": 60.0, "minute": 60.0}
+MAX_QUERY_VERSION = 9_999  # seq = version * 1e9 + batch id stays below 2**53 (safe in JSON)
+
+
+def parse_interval(text: str) -> float:
+    """'1 second', '500 ms', '10s', '1 minute', '2' (seconds) -> seconds. Raises ValueError."""
+    text = str(text).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        seconds = float(text)
+    else:
+        m = INTERVAL_RE.match(text)
+        if not m:
+            raise ValueError(f"invalid interval {text!r}: use e.g. '1 second', '500 ms', '10s', '1 minute'")
+        value, unit = float(m.group(1)), m.group(2).lower()
+        seconds = value * UNIT_SECONDS[unit.rstrip("s") if unit not in ("s", "ms") else unit]
+    if not 0.1 <= seconds <= 3600:
+        raise ValueError(f"interval {seconds}s out of range [0.1 s, 1 h]")
+    return seconds
+
+
+def spark_interval(seconds: float) -> str:
+    return f"{int(round(seconds * 1000))} milliseconds"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--interval", default="1 second", help="micro-batch trigger interval")
+    p.add_argument("--max-offsets-per-trigger", type=int, default=200_000)
+    p.add_argument("--checkpoint-root", required=True)
+    p.add_argument("--query-name", default="tormenta_stream")
+    p.add_argument("--query-version", type=int, default=1)
+    p.add_argument("--starting-offsets", default="earliest", choices=["earliest", "latest"],
+                   help="only used when the checkpoint is new")  # fmt: skip
+    p.add_argument("--namespace", default="tormenta", help="HBase table name prefix")
+    p.add_argument("--topic-map", default="",
+                   help="override topics: social.comment=<topic>,geo.position=<topic>")
+    p.add_argument("--hbase-host", default="127.0.0.1")
+    p.add_argument("--hbase-port", type=int, default=9090)
+    p.add_argument("--geo-partitions", type=int, default=4)
+    p.add_argument("--run-seconds", type=float, default=0, help="stop after this long (0: run until stopped)")
+    p.add_argument("--until-idle", action="store_true",
+                   help="stop once every available record is processed (tests, backfills)")  # fmt: skip
+    args = p.parse_args(argv)
+    args.interval_seconds = parse_interval(args.interval)
+    if not 1 <= args.query_version <= MAX_QUERY_VERSION:
+        p.error(f"--query-version must be in [1, {MAX_QUERY_VERSION}]")
+    if args.max_offsets_per_trigger < 1:
+        p.error("--max-offsets-per-trigger must be >= 1")
+    from tormenta.contracts import KINDS
+
+    args.topics = {k.topic: k for k in KINDS.values()}
+    for item in filter(None, args.topic_map.split(",")):
+        kind_name, _, topic = item.partition("=")
+        if kind_name not in KINDS or not re.fullmatch(r"[A-Za-z0-9._\-]{1,200}", topic):
+            p.error(f"--topic-map: bad entry {item!r}")
+        args.topics = {t: k for t, k in args.topics.items() if k.name != kind_name}
+        args.topics[topic] = KINDS[kind_name]
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", args.namespace):
+        p.error("--namespace may only contain letters, digits and '_'")
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,100}", args.query_name):
+        p.error("--query-name may only contain letters, digits, '_', '-', '.'")
+    return args
+
+
+def checkpoint_dir(root: str, query: str, version: int) -> str:
+    return str(Path(root) / query / f"v{version}")
+
+
+def batch_seq(version: int, batch_id: int) -> int:
+    return version * 1_000_000_000 + batch_id
+
+
+def build_listener(endpoint, query_name: str, version: int, namespace: str):
+    """StreamingQueryListener storing Spark's own progress of every batch next to our metrics."""
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    from spark_jobs.pipeline import metrics_row_key
+    from tormenta.hbase import put_rows
+
+    class MetricsListener(StreamingQueryListener):
+        def onQueryStarted(self, event):  # noqa: N802 - Spark's API
+            log.warning("query started: id=%s run=%s", event.id, event.runId)
+
+        def onQueryProgress(self, event):  # noqa: N802
+            p = event.progress
+            if p.name != query_name:
+                return
+            doc = {
+                "batchId": p.batchId, "numInputRows": p.numInputRows,
+                "inputRowsPerSecond": p.inputRowsPerSecond, "processedRowsPerSecond": p.processedRowsPerSecond,
+                "durationMs": dict(p.durationMs or {}), "timestamp": p.timestamp,
+            }  # fmt: skip
+            key = metrics_row_key(query_name, batch_seq(version, p.batchId))
+            try:
+                conn = endpoint.connect()
+                try:
+                    put_rows(conn, f"{namespace}_batch_metrics", [(key, {b"d:progress": json.dumps(doc).encode()}, None)])
+                finally:
+                    conn.close()
+            except Exception:  # metrics must never stop the pipeline
+                log.exception("could not store progress of batch %s", p.batchId)
+
+        def onQueryIdle(self, event):  # noqa: N802
+            pass
+
+        def onQueryTerminated(self, event):  # noqa: N802
+            log.warning("query terminated: id=%s exception=%s", event.id, event.exception)
+
+    return MetricsListener()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from spark_jobs.hbase_sink import BatchContext
+    from spark_jobs.pipeline import process_batch
+    from spark_jobs.session import get_session
+    from tormenta.hbase import HBaseEndpoint
+    from tormenta.reference import ReferenceCache, seed
+
+    endpoint = HBaseEndpoint(args.hbase_host, args.hbase_port)
+    conn = endpoint.connect()
+    try:
+        seed(conn, namespace=args.namespace)  # tables + reference data; idempotent
+    finally:
+        conn.close()
+    refs = ReferenceCache(endpoint, namespace=args.namespace)
+    spark = get_session(f"tormenta-stream-{args.query_name}")
+    spark.streams.addListener(build_listener(endpoint, args.query_name, args.query_version, args.namespace))
+
+    stream = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", args.bootstrap)
+        .option("subscribe", ",".join(sorted(args.topics)))
+        .option("startingOffsets", args.starting_offsets)
+        .option("maxOffsetsPerTrigger", args.max_offsets_per_trigger)
+        .option("failOnDataLoss", "true")
+        .load()
+    )
+
+    def on_batch(df, batch_id: int) -> None:
+        ctx = BatchContext(label=f"s{batch_seq(args.query_version, batch_id):013d}",
+                           seq=batch_seq(args.query_version, batch_id), endpoint=endpoint,
+                           namespace=args.namespace)  # fmt: skip
+        t0 = time.monotonic()
+        res = process_batch(df, ctx, refs, geo_partitions=args.geo_partitions,
+                            metrics_query=args.query_name, topics=args.topics)
+        # One JSON line per batch on stdout: what supervisors, tests and the bench read.
+        print(json.dumps({"batch": batch_id, "label": res.label, "read": res.read, "good": res.good,
+                          "dead": res.dead, "dead_by_reason": res.dead_by_reason,
+                          "latency_ms": res.latency_ms, "seconds": round(time.monotonic() - t0, 3)}),
+              flush=True)  # fmt: skip
+
+    query = (
+        stream.writeStream.queryName(args.query_name)
+        .foreachBatch(on_batch)
+        .option("checkpointLocation", checkpoint_dir(args.checkpoint_root, args.query_name, args.query_version))
+        .trigger(processingTime=spark_interval(args.interval_seconds))
+        .start()
+    )
+    log.warning("query %s v%d running every %.3fs, checkpoint %s", args.query_name, args.query_version,
+                args.interval_seconds, checkpoint_dir(args.checkpoint_root, args.query_name, args.query_version))
+    try:
+        if args.until_idle:
+            query.processAllAvailable()
+            query.stop()
+        elif args.run_seconds:
+            query.awaitTermination(args.run_seconds)
+            query.stop()
+        else:
+            query.awaitTermination()
+    finally:
+        if query.isActive:
+            query.stop()
+    if query.exception():
+        print(f"query failed: {query.exception()}", file=sys.stderr)
+        return 1
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

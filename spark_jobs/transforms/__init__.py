@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame transforms, shared by the streaming and the batch jobs."""

@@ -1,0 +1,287 @@
+"""The micro-batch archetype end to end on the real stack: ingest -> Kafka -> Spark -> HBase.
+
+Each test gets its own topics, HBase namespace and checkpoint, runs the real streaming job
+through spark-submit, and checks HBase row by row against a Python reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import defaultdict
+
+import pytest
+
+from ingestors.fleet import make_fleet
+from ingestors.producer import EventProducer
+from ingestors.sources.mobile_geo import to_event
+from ingestors.sources.social import PageFeed
+from spark_jobs.transforms.geo import process_device
+from spark_jobs.transforms.social import sentiment_of
+from tormenta import reference
+from tormenta.contracts import TABLES, event_row_key, minute_bucket, table_name
+from tormenta.kafka import TopicSpec, ensure_topics
+from tormenta.spark_conf import spark_submit_command
+from tormenta.stack.services import python_env
+
+pytestmark = pytest.mark.integration
+
+
+class Env:
+    def __init__(self, stack, hbase, unique, tmp_path):
+        self.stack, self.hbase = stack, hbase
+        self.ns = f"t{unique}"
+        self.social_topic, self.geo_topic = f"test.social.{unique}", f"test.geo.{unique}"
+        self.checkpoints = tmp_path / "checkpoints"
+        ensure_topics(stack.kafka_bootstrap, [TopicSpec(self.social_topic, 4), TopicSpec(self.geo_topic, 4)])
+        reference.seed(hbase, device_count=200, namespace=self.ns)
+        self.producer = EventProducer(stack.kafka_bootstrap, client_id=f"test-{unique}")
+
+    def args(self, interval="1 second", max_offsets=100_000, extra=()):
+        return [
+            "--bootstrap", self.stack.kafka_bootstrap, "--interval", interval,
+            "--max-offsets-per-trigger", str(max_offsets), "--checkpoint-root", str(self.checkpoints),
+            "--query-name", "q", "--namespace", self.ns,
+            "--topic-map", f"social.comment={self.social_topic},geo.position={self.geo_topic}",
+            "--hbase-host", self.stack.bind_host, "--hbase-port", str(self.stack.thrift_port), *extra,
+        ]  # fmt: skip
+
+    def run(self, **kw) -> subprocess.CompletedProcess:
+        cmd = spark_submit_command("streaming", [*self.args(**kw), "--until-idle"])
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=python_env())
+        assert res.returncode == 0, res.stderr[-5000:]
+        return res
+
+    def start(self, **kw) -> subprocess.Popen:
+        cmd = spark_submit_command("streaming", [*self.args(**kw), "--run-seconds", "600"])
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env=python_env(), start_new_session=True)  # fmt: skip
+
+    def send_social(self, events):
+        for e in events:
+            e = dict(e)
+            self.producer._producer.produce(self.social_topic, key=e["page_id"].encode(),
+                                            value=json.dumps(e).encode())  # fmt: skip
+        assert self.producer._producer.flush(30) == 0
+
+    def send_geo(self, events):
+        for e in events:
+            self.producer._producer.produce(self.geo_topic, key=e["device_id"].encode(),
+                                            value=json.dumps(e).encode())  # fmt: skip
+        assert self.producer._producer.flush(30) == 0
+
+    def send_raw(self, topic, value: bytes, key: bytes = b"k"):
+        self.producer._producer.produce(topic, key=key, value=value)
+        assert self.producer._producer.flush(30) == 0
+
+    def table(self, logical):
+        return self.hbase.table(table_name(logical, self.ns))
+
+    def snapshot(self):
+        """Every cell of every result table, with timestamps (metrics excluded: they time runs)."""
+        return {
+            logical: list(self.table(logical).scan(include_timestamp=True))
+            for logical in TABLES
+            if logical != "batch_metrics"
+        }
+
+    def metrics(self):
+        return [json.loads(c[b"d:result"]) for _, c in self.table("batch_metrics").scan() if b"d:result" in c]
+
+    def close(self):
+        for logical in TABLES:
+            name = table_name(logical, self.ns)
+            if name.encode() in self.hbase.tables():
+                self.hbase.delete_table(name, disable=True)
+
+
+@pytest.fixture
+def env(stack, hbase, unique, tmp_path):
+    e = Env(stack, hbase, unique, tmp_path)
+    yield e
+    e.close()
+
+
+def social_events(n, pages=("pol-01", "pol-02", "pol-03"), seed=3):
+    feed = PageFeed(list(pages), seed=seed, name="test-feed")
+    out = []
+    while len(out) < n:
+        out += feed.poll(n - len(out))
+    now = int(time.time() * 1000)
+    for e in out:
+        e["sent_at"] = now
+    return out
+
+
+def geo_events(devices=20, steps=15, seed=5):
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for phone, bounds in make_fleet(devices, seed):
+        for _ in range(steps):
+            pos = phone.step(2.0, rng, bounds)
+            pos["time"] -= 1000 * (steps - phone.seq)  # a track in the past, in order
+            e = to_event(pos, "test-fleet")
+            e["sent_at"] = int(time.time() * 1000)
+            out.append(e)
+    return out
+
+
+def expected_social(events):
+    per_minute = defaultdict(lambda: [0, 0, 0.0])
+    for e in events:
+        agg = per_minute[(e["page_id"], minute_bucket(e["event_time"]))]
+        agg[0] += 1
+        agg[1] += len([w for w in e["text"].split() if w.startswith("@")])
+        agg[2] += sentiment_of(e["text"])
+    return per_minute
+
+
+def stored_minutes(env):
+    out = {}
+    for key, cells in env.table("social_minute").scan():
+        page, minute = key.decode().split("|")
+        parts = [json.loads(v) for v in cells.values()]
+        out[(page, minute)] = [sum(p["comments"] for p in parts), sum(p["mentions"] for p in parts),
+                               sum(p["sentiment_sum"] for p in parts)]  # fmt: skip
+    return out
+
+
+def stored_trip_distance(env):
+    return {k.decode(): sum(json.loads(v)["distance_m"] for v in cells.values())
+            for k, cells in env.table("geo_trips").scan()}  # fmt: skip
+
+
+def expected_trip_distance(events):
+    by_device = defaultdict(list)
+    for e in events:
+        by_device[e["device_id"]].append(e)
+    trips = defaultdict(float)
+    for positions in by_device.values():
+        for trip, c in process_device(positions, None, reference.zones()).trips.items():
+            trips[trip] += c["distance_m"]
+    return trips
+
+
+def test_good_and_poison_input(env):
+    social = social_events(600)
+    geo = geo_events()
+    env.send_social(social)
+    env.send_geo(geo)
+    now = int(time.time() * 1000)
+    good = dict(social[0])
+    poison = {
+        b"{not json": "invalid_json",
+        b"[1, 2, 3]": "invalid_json",
+        json.dumps({k: v for k, v in good.items() if k != "author"}).encode(): "missing_field:author",
+        json.dumps({**good, "event_id": "p-wt", "event_time": "yesterday"}).encode(): "wrong_type:event_time",
+        json.dumps({**good, "event_id": "p-extra", "colour": "red"}).encode(): "unexpected_field:colour",
+        json.dumps({**good, "event_id": "  "}).encode(): "empty_key:event_id",
+        json.dumps({**good, "event_id": "p-big", "text": "x" * 20000}).encode(): "oversize",
+        json.dumps({**good, "event_id": "p-fut", "event_time": now + 3600_000}).encode(): "event_time_in_future",
+        json.dumps({**good, "event_id": "p-old", "event_time": now - 30 * 86400_000}).encode(): "event_time_too_old",
+        json.dumps({**good, "event_id": "p-v2", "v": 2}).encode(): "unknown_schema_version",
+        json.dumps(good).encode(): "duplicate_event_id",  # the same comment sent twice
+    }
+    for raw in poison:
+        env.send_raw(env.social_topic, raw)
+    bad_geo = json.dumps({**geo[0], "event_id": "g-lat", "lat": 123.0}).encode()
+    env.send_raw(env.geo_topic, bad_geo)
+    produced = len(social) + len(geo) + len(poison) + 1
+
+    env.run()
+
+    # every good event stored exactly once, with its enrichment
+    comments = dict(env.table("social_comments").scan())
+    assert set(comments) == {event_row_key(e["event_id"]) for e in social}
+    sample = comments[event_row_key(social[0]["event_id"])]
+    assert sample[b"d:party"] == reference.POLITICIANS[social[0]["page_id"]]["party"].encode()
+    positions = dict(env.table("geo_positions").scan())
+    assert set(positions) == {event_row_key(e["event_id"]) for e in geo}
+
+    # every poison record dead-lettered with its reason and Kafka coordinates
+    dead = {c[b"d:value"]: c for _, c in env.table("dead_letters").scan()}
+    assert {v: c[b"d:reason"].decode() for v, c in dead.items() if v != bad_geo} == {
+        raw[:65536]: reason for raw, reason in poison.items()
+    }
+    assert dead[bad_geo][b"d:reason"] == b"out_of_range:lat"
+    assert dead[bad_geo][b"d:topic"] == env.geo_topic.encode()
+
+    # good + dead == produced, per batch and overall
+    metrics = env.metrics()
+    assert sum(m["read"] for m in metrics) == produced
+    assert sum(m["good"] for m in metrics) == len(social) + len(geo)
+    assert sum(m["dead"] for m in metrics) == len(poison) + 1
+
+    # business rules: the same numbers as the Python reference
+    got, want = stored_minutes(env), expected_social(social)
+    assert set(got) == set(want)
+    for k in want:
+        assert got[k][:2] == want[k][:2], k
+        assert got[k][2] == pytest.approx(want[k][2], abs=1e-6)
+    assert stored_trip_distance(env) == pytest.approx(expected_trip_distance(geo), rel=1e-6)
+    latest = {k.decode(): c for k, c in env.table("geo_latest").scan()}
+    last_by_device = {}
+    for e in sorted(geo, key=lambda e: e["event_time"]):
+        last_by_device[e["device_id"]] = e
+    assert {d: c[b"d:event_id"].decode() for d, c in latest.items()} == {
+        d: e["event_id"] for d, e in last_by_device.items()
+    }
+
+
+def test_interval_change_continues_and_replay_is_byte_identical(env):
+    first = social_events(300, seed=11)
+    env.send_social(first)
+    env.send_geo(geo_events(devices=10, steps=10, seed=12))
+    env.run(interval="1 second")
+    batches_first = {m["label"] for m in env.metrics()}
+
+    second = social_events(300, pages=("pol-04", "pol-05"), seed=13)
+    env.send_social(second + first[:5])  # five comments the source sent again, in a later batch
+    env.run(interval="2 seconds")  # same checkpoint, new interval: continues where it stopped
+    metrics = env.metrics()
+    assert {m["label"] for m in metrics} > batches_first
+    assert sum(m["good"] for m in metrics) == len(first) + len(second) + 100
+    dead = [c[b"d:reason"] for _, c in env.table("dead_letters").scan()]
+    assert dead == [b"duplicate_event_id"] * 5  # recognised across batches, counted once
+    assert {k: v[0] for k, v in stored_minutes(env).items()} == {
+        k: v[0] for k, v in expected_social(first + second).items()
+    }
+
+    before = env.snapshot()
+    commits = env.checkpoints / "q" / "v1" / "commits"
+    last = max(int(p.name) for p in commits.iterdir() if p.name.isdigit())
+    (commits / str(last)).unlink()  # forget that the last batch finished: it runs again
+    (commits / f".{last}.crc").unlink(missing_ok=True)  # Hadoop's checksum of that entry
+    res = env.run(interval="2 seconds")
+    replayed = [json.loads(line) for line in res.stdout.splitlines() if line.startswith('{"batch"')]
+    assert [b["batch"] for b in replayed] == [last], res.stdout[-3000:]  # really replayed
+    assert env.snapshot() == before
+
+
+def test_kill_9_driver_mid_run_loses_and_doubles_nothing(env):
+    social = social_events(6000, seed=21)
+    env.send_social(social)
+    proc = env.start(max_offsets=500)  # ~12 batches
+    try:
+        deadline = time.monotonic() + 300
+        while len(env.metrics()) < 3:
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver JVM and its Python, no shutdown hooks
+        proc.wait(30)
+    done = sum(m["good"] for m in env.metrics())
+    assert 0 < done < len(social)
+
+    env.run(max_offsets=500)  # restart on the same checkpoint
+    comments = dict(env.table("social_comments").scan())
+    assert set(comments) == {event_row_key(e["event_id"]) for e in social}
+    assert list(env.table("dead_letters").scan()) == []  # nothing was seen as a duplicate
+    got, want = stored_minutes(env), expected_social(social)
+    assert {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in want.items()}

@@ -1,0 +1,117 @@
+"""Reference data for enrichment: politicians and parties, devices with driver/vehicle/city, zones.
+
+Generated deterministically and written with a fixed cell timestamp, so seeding again is a
+no-op. The jobs keep a cached copy of these small tables (one scan, refreshed every minute)
+instead of reading HBase once per event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from spark_jobs.transforms.geo import Zone
+from tormenta.contracts import DEFAULT_NAMESPACE, TABLES, table_name
+from tormenta.hbase import ensure_table, put_rows
+
+SEED_TS = 1  # fixed cell timestamp: re-seeding overwrites identical cells
+
+PARTIES = ["Partido Azul", "Partido Verde", "Partido Rojo", "Movimiento Naranja"]
+POLITICIANS: dict[str, dict[str, str]] = {
+    f"pol-{i:02d}": {
+        "name": name,
+        "party": PARTIES[i % len(PARTIES)],
+        "handle": "@" + name.lower().replace(" ", "_"),
+    }
+    for i, name in enumerate(
+        ["Ana Torres", "Luis Pardo", "Marta Gil", "Jorge Rey", "Elena Soto", "Pablo Vidal",
+         "Sara Molina", "Diego Cano", "Lucia Prieto", "Carlos Ibarra"]  # fmt: skip
+    )
+}
+
+CITIES = {  # city -> (lat_min, lat_max, lon_min, lon_max)
+    "madrid": (40.30, 40.56, -3.85, -3.52),
+    "bogota": (4.47, 4.84, -74.22, -73.99),
+}
+ZONES_PER_SIDE = 3  # each city is cut into a 3 x 3 grid of zones
+
+
+def zones() -> list[Zone]:
+    out = []
+    for city, (la0, la1, lo0, lo1) in sorted(CITIES.items()):
+        dla, dlo = (la1 - la0) / ZONES_PER_SIDE, (lo1 - lo0) / ZONES_PER_SIDE
+        for i in range(ZONES_PER_SIDE):
+            for j in range(ZONES_PER_SIDE):
+                out.append(Zone(f"{city}-{i}{j}", city, la0 + i * dla, la0 + (i + 1) * dla,
+                                lo0 + j * dlo, lo0 + (j + 1) * dlo))  # fmt: skip
+    return out
+
+
+def devices(count: int = 2000) -> dict[str, dict[str, str]]:
+    cities = sorted(CITIES)
+    return {
+        f"dev-{i:05d}": {
+            "driver": f"driver-{i:05d}",
+            "vehicle": ["sedan", "suv", "moto", "van"][i % 4],
+            "city": cities[i % len(cities)],
+        }
+        for i in range(count)
+    }
+
+
+def seed(conn, device_count: int = 2000, namespace: str = DEFAULT_NAMESPACE) -> dict[str, int]:
+    """Create every Tormenta table and write the reference rows. Idempotent; returns row counts.
+
+    Retry: safe; identical cells with the same fixed timestamp are overwritten.
+    """
+    for name, families in TABLES.items():
+        ensure_table(conn, table_name(name, namespace), families)
+
+    def enc(d: dict[str, Any]) -> dict[bytes, bytes]:
+        return {f"d:{k}".encode(): str(v).encode() for k, v in d.items()}
+
+    pols = [(k.encode(), enc(v), SEED_TS) for k, v in POLITICIANS.items()]
+    devs = [(k.encode(), enc(v), SEED_TS) for k, v in devices(device_count).items()]
+    zs = [(z.zone_id.encode(), {b"d:json": json.dumps(z.__dict__, sort_keys=True).encode()}, SEED_TS)
+          for z in zones()]  # fmt: skip
+    return {
+        table_name("ref_politicians", namespace): put_rows(conn, table_name("ref_politicians", namespace), pols),
+        table_name("ref_devices", namespace): put_rows(conn, table_name("ref_devices", namespace), devs),
+        table_name("ref_zones", namespace): put_rows(conn, table_name("ref_zones", namespace), zs),
+    }
+
+
+class ReferenceCache:
+    """Driver-side copy of the reference tables, reloaded when older than ``ttl_s``."""
+
+    def __init__(self, endpoint, ttl_s: float = 60.0, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self.endpoint = endpoint
+        self.namespace = namespace
+        self.ttl_s = ttl_s
+        self._loaded_at = 0.0
+        self.politicians: dict[str, dict[str, str]] = {}
+        self.devices: dict[str, dict[str, str]] = {}
+        self.zones: list[Zone] = []
+
+    def get(self) -> ReferenceCache:
+        if time.monotonic() - self._loaded_at > self.ttl_s:
+            self.reload()
+        return self
+
+    def reload(self) -> None:
+        conn = self.endpoint.connect()
+        try:
+            def scan(table: str) -> dict[str, dict[str, str]]:
+                return {
+                    k.decode(): {c.decode()[2:]: v.decode() for c, v in cells.items()}
+                    for k, cells in conn.table(table_name(table, self.namespace)).scan()
+                }
+
+            self.politicians = scan("ref_politicians")
+            self.devices = scan("ref_devices")
+            self.zones = sorted((Zone(**json.loads(v["json"])) for v in scan("ref_zones").values()),
+                                key=lambda z: z.zone_id)  # fmt: skip
+        finally:
+            conn.close()
+        self._loaded_at = time.monotonic()
