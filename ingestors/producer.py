@@ -55,7 +55,8 @@ class DeliveryStats:
 class EventProducer:
     """Send contract events to their topic, keyed by the event's source entity."""
 
-    def __init__(self, bootstrap: str, client_id: str, conf: dict[str, Any] | None = None) -> None:
+    def __init__(self, bootstrap: str, client_id: str, conf: dict[str, Any] | None = None,
+                 topics: dict[str, str] | None = None) -> None:  # fmt: skip
         from confluent_kafka import Producer
 
         merged = {**DEFAULT_CONF, **(conf or {}), "bootstrap.servers": bootstrap, "client.id": client_id}
@@ -63,6 +64,7 @@ class EventProducer:
             raise ValueError("ingestors require enable.idempotence=true and acks=all")
         self._producer = Producer(merged)
         self.stats = DeliveryStats()
+        self.topics = topics or {}  # kind name -> topic, when not the contract's (tests, bench)
 
     def _on_delivery(self, err, _msg) -> None:
         if err is None:
@@ -88,7 +90,8 @@ class EventProducer:
 
         while True:
             try:
-                self._producer.produce(kind.topic, value=value, key=key, on_delivery=callback)
+                topic = self.topics.get(kind.name, kind.topic)
+                self._producer.produce(topic, value=value, key=key, on_delivery=callback)
                 break
             except BufferError:
                 self._producer.poll(0.05)

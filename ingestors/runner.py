@@ -51,6 +51,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     common.add_argument("--name", default=None, help="client id / source name (default: derived)")
     common.add_argument("--duration", type=float, default=0, help="seconds to run (0: until stopped)")
     common.add_argument("--report-every", type=float, default=10.0)
+    common.add_argument("--topic", default=None, help="write to this topic instead of the contract's")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="source", required=True)
 
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         threading.Timer(args.duration, stop.set).start()
 
     name = args.name or f"{args.source}-{int(time.time())}"
-    producer = EventProducer(args.bootstrap, client_id=name)
+    kind_name = {"social": "social.comment", "geo-http": "geo.position"}.get(args.source, getattr(args, "kind", ""))
+    producer = EventProducer(args.bootstrap, client_id=name, topics={kind_name: args.topic} if args.topic else None)
     last = [time.monotonic()]
 
     def report(force: bool = False) -> None:

@@ -4,6 +4,7 @@
     tormenta jars [--force]
     tormenta smoke [--events N]
     tormenta prepare              # Kafka topics, HBase tables, reference data (idempotent)
+    tormenta stream [--interval "1 second" ...]   # the streaming job, in the foreground
     tormenta airflow ARGS...      # the airflow CLI with the stack's AIRFLOW_HOME
 """
 
@@ -115,6 +116,22 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stream(args: argparse.Namespace) -> int:
+    """spark-submit the streaming job in the foreground (Airflow does this in production)."""
+    from tormenta.spark_conf import spark_submit_command
+    from tormenta.stack.services import python_env
+
+    s = load()
+    job_args = list(args.rest)
+    if "--bootstrap" not in job_args:
+        job_args += ["--bootstrap", s.kafka_bootstrap]
+    if "--checkpoint-root" not in job_args:
+        job_args += ["--checkpoint-root", str(s.home / "checkpoints")]
+    cmd = spark_submit_command("streaming", job_args, master=args.master)
+    os.execve(cmd[0], cmd, python_env())
+    return 0  # not reached
+
+
 def cmd_airflow(args: argparse.Namespace) -> int:
     from tormenta.stack.airflow_setup import airflow_env
 
@@ -150,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hbase-host", default=None)
     p.add_argument("--hbase-port", type=int, default=None)
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("stream", help="run the streaming job in the foreground (spark-submit)",
+                       description="Extra arguments go to spark_jobs/streaming.py, e.g. --interval '10 seconds'.")
+    p.add_argument("--master", default="local[2]")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("airflow", help="the airflow CLI with the stack's AIRFLOW_HOME",
                        add_help=False)

@@ -3,7 +3,16 @@ import time
 
 import pytest
 
-from tormenta.contracts import GEO, SOCIAL, TABLES, ContractError, event_row_key, minute_bucket, table_name, validate
+from tormenta.contracts import (
+    GEO,
+    SOCIAL,
+    TABLES,
+    ContractError,
+    event_row_key,
+    minute_bucket,
+    table_name,
+    validate,
+)
 
 pytestmark = pytest.mark.unit
 NOW = 1_795_000_000_000
