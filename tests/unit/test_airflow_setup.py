@@ -3,18 +3,9 @@ import stat
 
 import pytest
 
-from tormenta import settings
 from tormenta.stack import airflow_setup
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def s(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORMENTA_HOME", str(tmp_path))
-    settings.load.cache_clear()
-    yield settings.load()
-    settings.load.cache_clear()
 
 
 def _cfg(s):

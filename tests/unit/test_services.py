@@ -1,17 +1,8 @@
 import pytest
 
-from tormenta import settings
 from tormenta.stack.services import HBaseService, KafkaService, ThriftService, new_kafka_cluster_id, render
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def s(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORMENTA_HOME", str(tmp_path))
-    settings.load.cache_clear()
-    yield settings.load()
-    settings.load.cache_clear()
 
 
 def test_kafka_config_listens_on_loopback_only(s, tmp_path):
