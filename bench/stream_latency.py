@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -74,11 +75,12 @@ def one_run(args, s) -> dict:
                 break
             time.sleep(1)
     finally:
-        spark.send_signal(signal.SIGTERM)
+        # The whole process group: spark-submit's JVM and the Python driver it started.
+        os.killpg(spark.pid, signal.SIGTERM)
         try:
             spark.wait(60)
         except subprocess.TimeoutExpired:
-            spark.kill()
+            os.killpg(spark.pid, signal.SIGKILL)
     written = {r["label"]: r["written_at"] for r in results}
     lat = []
     for _, c in conn.table(table_name("social_comments", ns)).scan(columns=[b"d:event_time", b"d:batch"]):

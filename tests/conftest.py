@@ -6,11 +6,16 @@ stops only what it started itself (a developer's running stack is left alone).
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import uuid
 
 import pytest
+
+# py4j logs "Closing down clientserver connection" from __del__ at interpreter exit, after
+# pytest closed its streams: a traceback printed below the result line. Keep it quiet.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # Unit tests that import Airflow get a throw-away home, never the stack's (or ~/airflow).
