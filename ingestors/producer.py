@@ -88,22 +88,18 @@ class EventProducer:
             if on_delivery is not None:
                 on_delivery(err, msg)
 
-        while True:
-            try:
-                topic = self.topics.get(kind.name, kind.topic)
-                self._producer.produce(topic, value=value, key=key, on_delivery=callback)
-                break
-            except BufferError:
-                self._producer.poll(0.05)
-        self.stats.sent += 1
+        self._produce(self.topics.get(kind.name, kind.topic), value, key, callback)
 
     def send_raw(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
         """Send bytes as they are (file replay of recorded records, poison tests)."""
+        self._produce(topic, value, key, self._on_delivery)
+
+    def _produce(self, topic: str, value: bytes | None, key: bytes | None, callback) -> None:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value=value, key=key, on_delivery=callback)
                 break
-            except BufferError:
+            except BufferError:  # local queue full: serve delivery callbacks, then try again
                 self._producer.poll(0.05)
         self.stats.sent += 1
 

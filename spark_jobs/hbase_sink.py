@@ -107,15 +107,25 @@ def write_dead_letters(ctx: BatchContext, rows: Iterable[Any]) -> None:
         conn.close()
 
 
-def _split_new(conn, table: str, rows: list[Any], label: str) -> tuple[list[Any], list[Any]]:
+def _as_dict(row: Any) -> dict[str, Any]:
+    return row.asDict() if hasattr(row, "asDict") else dict(row)
+
+
+def _keep_new(conn, ctx: BatchContext, events_table: str, rows: list[Any]) -> tuple[list[Any], int]:
+    """Split off events another batch already stored; dead-letter those as duplicates.
+
+    Returns (events new to HBase or stored by this same batch before a replay, duplicates).
+    """
     keys = [event_row_key(r["event_id"]) for r in rows]
-    seen = _existing_batches(conn, table, keys)
+    seen = _existing_batches(conn, ctx.t(events_table), keys)
     new, dups = [], []
-    own = label.encode()
+    own = ctx.label.encode()
     for key, r in zip(keys, rows, strict=True):
         first_label = seen.get(key)
         (new if first_label is None or first_label == own else dups).append(r)
-    return new, dups
+    dead = [{**_as_dict(r), "reason": "duplicate_event_id"} for r in dups]
+    put_rows(conn, ctx.t("dead_letters"), dead_letter_rows(dead, ctx.label), ctx.put_batch_size)
+    return new, len(dups)
 
 
 def _envelope_cells(r: Any, label: str) -> dict[bytes, bytes]:
@@ -142,7 +152,7 @@ def social_partition(ctx: BatchContext, politicians: dict[str, dict[str, str]], 
         return
     conn = ctx.endpoint.connect()
     try:
-        new, dups = _split_new(conn, ctx.t(SOCIAL.events_table), rows, ctx.label)
+        new, dups = _keep_new(conn, ctx, SOCIAL.events_table, rows)
         minute: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0, 0.0])
         authors: dict[tuple[str, str], int] = defaultdict(int)
 
@@ -164,12 +174,9 @@ def social_partition(ctx: BatchContext, politicians: dict[str, dict[str, str]], 
                 yield event_row_key(r["event_id"]), cells, int(r["event_time"])
 
         put_rows(conn, ctx.t(SOCIAL.events_table), puts(), ctx.put_batch_size)
-        put_rows(conn, ctx.t("dead_letters"),
-                 dead_letter_rows([_with_reason(r, "duplicate_event_id") for r in dups], ctx.label),
-                 ctx.put_batch_size)  # fmt: skip
         summary.update(
             new=len(new),
-            dup=len(dups),
+            dup=dups,
             event_times=[int(r["event_time"]) for r in new],
             minute={k: v for k, v in minute.items()},
             authors=dict(authors),
@@ -177,12 +184,6 @@ def social_partition(ctx: BatchContext, politicians: dict[str, dict[str, str]], 
     finally:
         conn.close()
     yield summary
-
-
-def _with_reason(row: Any, reason: str) -> dict[str, Any]:
-    d = row.asDict() if hasattr(row, "asDict") else dict(row)
-    d["reason"] = reason
-    return d
 
 
 def write_social_aggregates(ctx: BatchContext, minute: dict, authors: dict, politicians: dict) -> None:
@@ -230,10 +231,10 @@ def geo_partition(ctx: BatchContext, devices: dict, zones: list, rows: Iterable[
         return
     conn = ctx.endpoint.connect()
     try:
-        new, dups = _split_new(conn, ctx.t(GEO.events_table), rows, ctx.label)
+        new, dups = _keep_new(conn, ctx, GEO.events_table, rows)
         by_device: dict[str, list[dict]] = defaultdict(list)
         for r in new:
-            by_device[r["device_id"]].append(r.asDict() if hasattr(r, "asDict") else dict(r))
+            by_device[r["device_id"]].append(_as_dict(r))
         state_tbl = conn.table(ctx.t("geo_state"))
         previous: dict[str, DeviceState] = {}
         for chunk in _chunks(sorted(by_device), CHUNK):
@@ -283,12 +284,9 @@ def geo_partition(ctx: BatchContext, devices: dict, zones: list, rows: Iterable[
         put_rows(conn, ctx.t("geo_latest"), latest, ctx.put_batch_size)
         put_rows(conn, ctx.t("geo_zone_events"), zone_events, ctx.put_batch_size)
         put_rows(conn, ctx.t("geo_trips"), trips, ctx.put_batch_size)
-        # State last: if anything above fails, the retry still reads the old state.
+        # Cell timestamp seq + 1: a replay of this batch reads the state from before it.
         put_rows(conn, ctx.t("geo_state"), states, ctx.put_batch_size)
-        put_rows(conn, ctx.t("dead_letters"),
-                 dead_letter_rows([_with_reason(r, "duplicate_event_id") for r in dups], ctx.label),
-                 ctx.put_batch_size)  # fmt: skip
-        summary.update(new=len(new), dup=len(dups), event_times=[int(r["event_time"]) for r in new],
+        summary.update(new=len(new), dup=dups, event_times=[int(r["event_time"]) for r in new],
                        trips=len(trips))  # fmt: skip
     finally:
         conn.close()

@@ -60,18 +60,16 @@ class Env:
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 env=python_env(), start_new_session=True)  # fmt: skip
 
-    def send_social(self, events):
+    def send(self, topic, events, key_field):
         for e in events:
-            e = dict(e)
-            self.producer._producer.produce(self.social_topic, key=e["page_id"].encode(),
-                                            value=json.dumps(e).encode())  # fmt: skip
+            self.producer._producer.produce(topic, key=e[key_field].encode(), value=json.dumps(e).encode())
         assert self.producer._producer.flush(30) == 0
 
+    def send_social(self, events):
+        self.send(self.social_topic, events, "page_id")
+
     def send_geo(self, events):
-        for e in events:
-            self.producer._producer.produce(self.geo_topic, key=e["device_id"].encode(),
-                                            value=json.dumps(e).encode())  # fmt: skip
-        assert self.producer._producer.flush(30) == 0
+        self.send(self.geo_topic, events, "device_id")
 
     def send_raw(self, topic, value: bytes, key: bytes = b"k"):
         self.producer._producer.produce(topic, key=key, value=value)

@@ -1,4 +1,3 @@
-import os
 import stat
 
 import pytest
@@ -58,4 +57,3 @@ def test_spark_connector_pins_the_pyspark_version():
     reqs = (jvm.REPO_ROOT / "requirements.txt").read_text()
     assert f"pyspark=={spark_version}" in reqs
     assert f"pyspark-client=={spark_version}" in reqs
-    assert os.path.basename(str(jvm.pom_path("spark").parent)) == "spark"

@@ -1,7 +1,5 @@
 """Spark transforms on a local session (no services): validation parity, features, duplicates."""
 
-import json
-
 import pytest
 
 from spark_jobs.transforms.social import sentiment_of
@@ -26,12 +24,9 @@ def spark():
 
 
 def _records(spark, values):
-    from pyspark.sql import functions as F
-
     rows = [("topic", 0, i, NOW, "k", v.decode(errors="replace"), len(v)) for i, v in enumerate(values)]
-    df = spark.createDataFrame(rows, "topic string, partition int, offset long, kafka_ts long, key string, "
-                                     "value string, value_bytes int")
-    return df.withColumn("value_bytes", F.col("value_bytes"))
+    return spark.createDataFrame(rows, "topic string, partition int, offset long, kafka_ts long, key string, "
+                                       "value string, value_bytes int")
 
 
 def test_spark_and_python_validation_agree(spark):
@@ -69,4 +64,3 @@ def test_in_batch_duplicates_keep_the_first_copy(spark):
     assert sorted((r["event_id"], r["partition"], r["offset"]) for r in unique.collect()) == [("a", 0, 9), ("b", 0, 1)]
     assert sorted(r["offset"] for r in dups.collect()) == [5, 7]
     assert {r["reason"] for r in dups.collect()} == {"duplicate_event_id"}
-    assert json.dumps(True)
