@@ -15,7 +15,9 @@ import json
 import logging
 import math
 import random
+import signal
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -53,15 +55,20 @@ class Phone:
                 "time": int(time.time() * 1000)}  # fmt: skip
 
 
-def make_fleet(devices: int, seed: int = 11) -> list[tuple[Phone, tuple]]:
+def make_fleet(devices: int, seed: int = 11, first_seq: int | None = None) -> list[tuple[Phone, tuple]]:
+    """Phones spread over the cities. Sequence numbers start at the current time in ms (unless
+    ``first_seq``), as a phone's counter survives app restarts: a restarted simulator never
+    reuses a position id (ticks are >= 50 ms apart, so the counter stays behind the clock).
+    """
     rng = random.Random(seed)
+    seq0 = int(time.time() * 1000) if first_seq is None else first_seq
     cities = sorted(CITIES)
     fleet = []
     for i in range(devices):
         bounds = CITIES[cities[i % len(cities)]]
         la0, la1, lo0, lo1 = bounds
         phone = Phone(f"dev-{i:05d}", rng.uniform(la0, la1), rng.uniform(lo0, lo1),
-                      rng.uniform(0, 2 * math.pi), rng.uniform(10, 60))  # fmt: skip
+                      rng.uniform(0, 2 * math.pi), rng.uniform(10, 60), seq=seq0)  # fmt: skip
         fleet.append((phone, bounds))
     return fleet
 
@@ -85,14 +92,32 @@ def post(url: str, positions: list[dict], retries: int = 5) -> None:
     raise RuntimeError(f"{url}: positions not accepted after {retries} attempts")
 
 
-def run(endpoints: list[str], devices: int, rate: float, duration: float, seed: int = 11) -> int:
-    """Post ``rate`` positions/s in total for ``duration`` seconds; returns positions accepted."""
+def wait_for_endpoints(endpoints: list[str], timeout: float, stop: threading.Event) -> None:
+    """Phones start before or after the ingestors: wait until every endpoint answers /health."""
+    deadline = time.monotonic() + timeout
+    for url in endpoints:
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=5) as resp:
+                    resp.read()
+                break
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s: {exc}") from None
+                stop.wait(1.0)
+
+
+def run(endpoints: list[str], devices: int, rate: float, duration: float, seed: int = 11,
+        stop: threading.Event | None = None) -> int:  # fmt: skip
+    """Post ``rate`` positions/s in total for ``duration`` seconds (0: until ``stop``); returns
+    positions accepted."""
     fleet = make_fleet(devices, seed)
     rng = random.Random(seed + 1)
     tick = max(0.05, devices / rate)  # every phone reports once per tick
     sent = 0
     start = time.monotonic()
-    while time.monotonic() - start < duration:
+    stop = stop or threading.Event()
+    while not stop.is_set() and (not duration or time.monotonic() - start < duration):
         t0 = time.monotonic()
         groups: dict[str, list[dict]] = {e: [] for e in endpoints}
         for i, (phone, bounds) in enumerate(fleet):
@@ -101,7 +126,7 @@ def run(endpoints: list[str], devices: int, rate: float, duration: float, seed: 
             for chunk in range(0, len(positions), 2000):
                 post(url, positions[chunk : chunk + 2000])
                 sent += len(positions[chunk : chunk + 2000])
-        time.sleep(max(0.0, tick - (time.monotonic() - t0)))
+        stop.wait(max(0.0, tick - (time.monotonic() - t0)))
     return sent
 
 
@@ -110,10 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--endpoints", required=True, help="comma-separated base URLs")
     p.add_argument("--devices", type=int, default=200)
     p.add_argument("--rate", type=float, default=1000, help="positions per second in total")
-    p.add_argument("--duration", type=float, default=30)
+    p.add_argument("--duration", type=float, default=30, help="seconds (0: until SIGTERM)")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--wait-endpoints", type=float, default=120, help="seconds to wait for the endpoints")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    sent = run([e.rstrip("/") for e in args.endpoints.split(",")], args.devices, args.rate, args.duration)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    endpoints = [e.rstrip("/") for e in args.endpoints.split(",")]
+    wait_for_endpoints(endpoints, args.wait_endpoints, stop)
+    sent = run(endpoints, args.devices, args.rate, args.duration, args.seed, stop)
     print(json.dumps({"positions_accepted": sent}))
     return 0
 

@@ -106,6 +106,10 @@ class EventProducer:
     def poll(self, timeout: float = 0) -> None:
         self._producer.poll(timeout)
 
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for every queued record's acknowledgement; returns how many are still pending."""
+        return self._producer.flush(timeout)
+
     def close(self, timeout: float = 30.0) -> DeliveryStats:
         """Flush what was accepted; raise DeliveryError if anything failed or is still pending."""
         remaining = self._producer.flush(timeout)

@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from ingestors.producer import DeliveryError, EventProducer
 
@@ -64,6 +66,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     s.add_argument("--storm-factor", type=int, default=1)
     s.add_argument("--max-events", type=int, default=None)
     s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--state-file", default=None,
+                   help="resume from / save the feed position here (acknowledged events only)")  # fmt: skip
 
     g = sub.add_parser("geo-http", parents=[common], help="HTTP endpoint phones POST positions to")
     g.add_argument("--host", default="127.0.0.1")
@@ -76,10 +80,47 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_pull(source, producer: EventProducer, rate: float, stop: threading.Event, report) -> None:
+class FeedCheckpoint:
+    """Saves a pulling source's position once Kafka acknowledged everything before it.
+
+    At-least-once at the source: after a crash the feed resumes from the last saved position,
+    so events sent after it are sent again, with the same event ids; the streaming job stores
+    them once (cross-batch dedupe by event id). Nothing between two saves can be skipped.
+    """
+
+    def __init__(self, path: str | None, source, producer: EventProducer, every_s: float = 1.0) -> None:
+        self.path = Path(path) if path else None
+        self.source, self.producer, self.every_s = source, producer, every_s
+        self.last = time.monotonic()
+        if self.path and self.path.exists():
+            position = json.loads(self.path.read_text())
+            source.seek(position)
+            log.info("resuming %s from %s", self.path, position)
+
+    def maybe_save(self, force: bool = False) -> None:
+        if not self.path or (not force and time.monotonic() - self.last < self.every_s):
+            return
+        self.last = time.monotonic()
+        if self.producer.flush(30) > 0 or self.producer.stats.failed:
+            return  # not everything acknowledged: keep the previous position
+        self.save()
+
+    def save(self) -> None:
+        if not self.path:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.source.position()))
+        os.replace(tmp, self.path)  # atomic: a crash leaves the old or the new position
+
+
+def run_pull(source, producer: EventProducer, rate: float, stop: threading.Event, report,
+             checkpoint: FeedCheckpoint | None = None) -> None:  # fmt: skip
     """Pull from ``source`` at ``rate`` events/s and send, until exhausted or ``stop`` is set."""
     limiter = RateLimiter(rate)
     while not stop.is_set():
+        if checkpoint is not None:
+            checkpoint.maybe_save()
         n = limiter.take(10_000)
         if n == 0:
             producer.poll(0.005)
@@ -113,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             log.info("ingestor %s: %s", name, producer.stats.as_dict())
 
     source = None
+    checkpoint = None
     try:
         if args.source == "social":
             from ingestors.sources.social import PageFeed
@@ -120,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             source = PageFeed([p for p in args.pages.split(",") if p], args.shard, args.shards,
                               args.storm_page, args.storm_factor, args.seed, name=name,
                               limit=args.max_events)  # fmt: skip
-            run_pull(source, producer, args.rate * len(source.pages) * source.rate_multiplier(), stop, report)
+            checkpoint = FeedCheckpoint(args.state_file, source, producer)
+            run_pull(source, producer, args.rate * len(source.pages) * source.rate_multiplier(), stop, report,
+                     checkpoint)  # fmt: skip
         elif args.source == "replay":
             from ingestors.sources.file_replay import FileReplay
             from tormenta.contracts import KINDS
@@ -142,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             stats = producer.close(timeout=60)
             ok = True
+            if checkpoint is not None:
+                checkpoint.save()  # everything sent was acknowledged
         except DeliveryError as exc:
             log.error("ingestor %s: %s", name, exc)
             stats, ok = producer.stats, False

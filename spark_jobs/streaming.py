@@ -20,31 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+from tormenta.intervals import parse_interval, spark_interval
+
 log = logging.getLogger("tormenta.streaming")
 
-INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|seconds?|m|minutes?)\s*$", re.I)
-UNIT_SECONDS = {"ms": 0.001, "millisecond": 0.001, "s": 1.0, "second": 1.0, "m": 60.0, "minute": 60.0}
 MAX_QUERY_VERSION = 9_999  # seq = version * 1e9 + batch id stays below 2**53 (safe in JSON)
-
-
-def parse_interval(text: str) -> float:
-    """'1 second', '500 ms', '10s', '1 minute', '2' (seconds) -> seconds. Raises ValueError."""
-    text = str(text).strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        seconds = float(text)
-    else:
-        m = INTERVAL_RE.match(text)
-        if not m:
-            raise ValueError(f"invalid interval {text!r}: use e.g. '1 second', '500 ms', '10s', '1 minute'")
-        value, unit = float(m.group(1)), m.group(2).lower()
-        seconds = value * UNIT_SECONDS[unit.rstrip("s") if unit not in ("s", "ms") else unit]
-    if not 0.1 <= seconds <= 3600:
-        raise ValueError(f"interval {seconds}s out of range [0.1 s, 1 h]")
-    return seconds
-
-
-def spark_interval(seconds: float) -> str:
-    return f"{int(round(seconds * 1000))} milliseconds"
+CONTROL_POLL_SECONDS = 2.0
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -59,30 +40,38 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="only used when the checkpoint is new")  # fmt: skip
     p.add_argument("--namespace", default="tormenta", help="HBase table name prefix")
     p.add_argument("--topic-map", default="",
-                   help="override topics: social.comment=<topic>,geo.position=<topic>")
+                   help="override topics (default: the namespace's): social.comment=<topic>,geo.position=<topic>")
     p.add_argument("--hbase-host", default="127.0.0.1")
     p.add_argument("--hbase-port", type=int, default=9090)
     p.add_argument("--geo-partitions", type=int, default=4)
     p.add_argument("--run-seconds", type=float, default=0, help="stop after this long (0: run until stopped)")
+    p.add_argument("--control-run", default=None, metavar="RUN_ID",
+                   help="supervised by Airflow: watch <namespace>_control for this run's stop request, "
+                        "then drain what is in Kafka and stop")  # fmt: skip
     p.add_argument("--until-idle", action="store_true",
                    help="stop once every available record is processed (tests, backfills)")  # fmt: skip
     args = p.parse_args(argv)
-    args.interval_seconds = parse_interval(args.interval)
+    try:
+        args.interval_seconds = parse_interval(args.interval)
+    except ValueError as exc:
+        p.error(str(exc))
     if not 1 <= args.query_version <= MAX_QUERY_VERSION:
         p.error(f"--query-version must be in [1, {MAX_QUERY_VERSION}]")
     if args.max_offsets_per_trigger < 1:
         p.error("--max-offsets-per-trigger must be >= 1")
-    from tormenta.contracts import KINDS
+    from tormenta.contracts import KINDS, topics_for
 
-    args.topics = {k.topic: k for k in KINDS.values()}
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", args.namespace):
+        p.error("--namespace may only contain letters, digits and '_'")
+    args.topics = topics_for(args.namespace)
     for item in filter(None, args.topic_map.split(",")):
         kind_name, _, topic = item.partition("=")
         if kind_name not in KINDS or not re.fullmatch(r"[A-Za-z0-9._\-]{1,200}", topic):
             p.error(f"--topic-map: bad entry {item!r}")
         args.topics = {t: k for t, k in args.topics.items() if k.name != kind_name}
         args.topics[topic] = KINDS[kind_name]
-    if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", args.namespace):
-        p.error("--namespace may only contain letters, digits and '_'")
+    if args.control_run is not None and not re.fullmatch(r"[A-Za-z0-9_.:+\-]{1,250}", args.control_run):
+        p.error("--control-run: not an Airflow run id")
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,100}", args.query_name):
         p.error("--query-name may only contain letters, digits, '_', '-', '.'")
     return args
@@ -115,6 +104,9 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
                 "batchId": p.batchId, "numInputRows": p.numInputRows,
                 "inputRowsPerSecond": p.inputRowsPerSecond, "processedRowsPerSecond": p.processedRowsPerSecond,
                 "durationMs": dict(p.durationMs or {}), "timestamp": p.timestamp,
+                # offsets this batch read up to: consumer lag = log end offset - these
+                "endOffsets": [json.loads(s.endOffset) if isinstance(s.endOffset, str) else s.endOffset
+                               for s in (p.sources or [])],
             }  # fmt: skip
             key = metrics_row_key(query_name, batch_seq(version, p.batchId))
             try:
@@ -135,9 +127,24 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
     return MetricsListener()
 
 
+def wait_for_stop_request(query, control, run_id: str, run_seconds: float = 0) -> None:
+    """Run until the supervisor asks the stream to stop (after the ingestors stopped), then
+    drain: every record already in Kafka is processed before the query stops.
+    """
+    deadline = time.monotonic() + run_seconds if run_seconds else None
+    while query.isActive:
+        if control.stream_stop_requested(run_id) or (deadline and time.monotonic() > deadline):
+            log.warning("stop requested: draining what is in Kafka, then stopping the query")
+            query.processAllAvailable()
+            query.stop()
+            return
+        query.awaitTermination(CONTROL_POLL_SECONDS)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per callback otherwise
     from spark_jobs.hbase_sink import BatchContext
     from spark_jobs.pipeline import process_batch
     from spark_jobs.session import get_session
@@ -186,10 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     log.warning("query %s v%d running every %.3fs, checkpoint %s", args.query_name, args.query_version,
                 args.interval_seconds, checkpoint_dir(args.checkpoint_root, args.query_name, args.query_version))
+    control = None
+    if args.control_run:
+        from tormenta.control import ControlPlane
+
+        control = ControlPlane(endpoint, args.namespace)
     try:
         if args.until_idle:
             query.processAllAvailable()
             query.stop()
+        elif control is not None:
+            wait_for_stop_request(query, control, args.control_run, args.run_seconds)
         elif args.run_seconds:
             query.awaitTermination(args.run_seconds)
             query.stop()
@@ -198,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if query.isActive:
             query.stop()
+    if control is not None and query.exception() is None:
+        last = query.lastProgress
+        control.mark_stopped(args.control_run, "stream", {
+            "query": args.query_name, "version": args.query_version, "last_batch": last["batchId"] if last else None,
+        })  # fmt: skip
     if query.exception():
         print(f"query failed: {query.exception()}", file=sys.stderr)
         return 1

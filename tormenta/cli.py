@@ -5,6 +5,7 @@
     tormenta smoke [--events N]
     tormenta prepare              # Kafka topics, HBase tables, reference data (idempotent)
     tormenta stream [--interval "1 second" ...]   # the streaming job, in the foreground
+    tormenta capacity --rate 5000 [--bytes 420] [--interval PT1S]
     tormenta airflow ARGS...      # the airflow CLI with the stack's AIRFLOW_HOME
 """
 
@@ -132,6 +133,23 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from tormenta import capacity
+    from tormenta.intervals import parse_interval
+
+    c = capacity.estimate(args.rate, args.bytes, parse_interval(args.interval), spark_cores=args.spark_cores,
+                          ingestors=args.ingestors)  # fmt: skip
+    mib = 2**20
+    print(f"records per micro-batch   {c.records_per_batch:,}")
+    print(f"held per micro-batch      {c.raw_bytes_per_batch / mib:,.1f} MiB raw "
+          f"(~{c.working_set_bytes / mib:,.1f} MiB working set)")  # fmt: skip
+    print(f"Spark cores needed        {c.cores_needed} (at {capacity.EVENTS_PER_CORE} events/s per core)")
+    print(f"cores / {capacity.SPARK_POOL} slots  {c.cores_available} / {c.spark_slots}")
+    for w in c.warnings:
+        print(f"WARNING: {w}")
+    return 0
+
+
 def cmd_airflow(args: argparse.Namespace) -> int:
     from tormenta.stack.airflow_setup import airflow_env
 
@@ -173,6 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--master", default="local[2]")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("capacity", help="memory per micro-batch and cores needed for a rate")
+    p.add_argument("--rate", type=float, required=True, help="events per second")
+    p.add_argument("--bytes", type=int, default=420, help="bytes per event")
+    p.add_argument("--interval", default="PT1S", help="micro-batch interval (PT1S, 10, '1 minute')")
+    p.add_argument("--spark-cores", type=int, default=None)
+    p.add_argument("--ingestors", type=int, default=0)
+    p.set_defaults(func=cmd_capacity)
 
     p = sub.add_parser("airflow", help="the airflow CLI with the stack's AIRFLOW_HOME",
                        add_help=False)

@@ -95,6 +95,18 @@ KINDS: dict[str, EventKind] = {k.name: k for k in (SOCIAL, GEO)}
 TOPIC_PARTITIONS = 4  # >= the cores Spark gets locally; keys (pages, devices) spread over them
 BY_TOPIC: dict[str, EventKind] = {k.topic: k for k in KINDS.values()}
 
+
+def topic_for(kind: EventKind, namespace: str = "tormenta") -> str:
+    """Topic of ``kind`` in a namespace: "tormenta.social.comments" -> "<namespace>.social.comments"."""
+    if not namespace.replace("_", "").isalnum():
+        raise ValueError(f"invalid namespace {namespace!r}")
+    return kind.topic if namespace == "tormenta" else f"{namespace}.{kind.topic.split('.', 1)[1]}"
+
+
+def topics_for(namespace: str = "tormenta") -> dict[str, EventKind]:
+    """topic -> kind for every contract in a namespace (what the streaming job subscribes to)."""
+    return {topic_for(k, namespace): k for k in KINDS.values()}
+
 # --- HBase tables --------------------------------------------------------------------------
 # Physical name = "<namespace>_<logical>" (namespace "tormenta" by default; tests use their own).
 DEFAULT_NAMESPACE = "tormenta"
@@ -133,6 +145,10 @@ TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "dead_letters": {"d": {"max_versions": 1}},
     # one row per micro-batch, row "<query>|<batch_id:012d>"
     "batch_metrics": {"d": {"max_versions": 1}},
+    # one row per batch-archetype run, row "<window label>|<run id>": d:doc = JSON record
+    "batch_runs": {"d": {"max_versions": 1}},
+    # control plane of a running pipeline (stop requests, who stopped), row "<pipeline>"
+    "control": {"c": {"max_versions": 1}},
 }
 
 

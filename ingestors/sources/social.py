@@ -88,5 +88,20 @@ class PageFeed:
         self.emitted += len(out)
         return out
 
+    def position(self) -> dict[str, Any]:
+        """Where this feed is: enough to resume after a restart (see :meth:`seek`)."""
+        return {"next_n": dict(self._next_n), "emitted": self.emitted}
+
+    def seek(self, position: dict[str, Any]) -> None:
+        """Resume from :meth:`position` (pages of this shard only; unknown pages are refused)."""
+        next_n = position.get("next_n", {})
+        if set(next_n) != set(self.pages):
+            raise ValueError(f"saved position is for pages {sorted(next_n)}, this feed reads {self.pages}")
+        for page, n in next_n.items():
+            if int(n) % self.shards != self.shard:
+                raise ValueError(f"saved position {page}:{n} does not belong to shard {self.shard}/{self.shards}")
+        self._next_n = {p: int(n) for p, n in next_n.items()}
+        self.emitted = int(position.get("emitted", 0))
+
     def close(self) -> None:
         pass

@@ -119,7 +119,7 @@ def geo_events(devices=20, steps=15, seed=5):
 
     rng = random.Random(seed)
     out = []
-    for phone, bounds in make_fleet(devices, seed):
+    for phone, bounds in make_fleet(devices, seed, first_seq=0):
         for _ in range(steps):
             pos = phone.step(2.0, rng, bounds)
             pos["time"] -= 1000 * (steps - phone.seq)  # a track in the past, in order

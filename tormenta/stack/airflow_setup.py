@@ -20,8 +20,19 @@ from cryptography.fernet import Fernet
 from tormenta.settings import REPO_ROOT, Settings
 from tormenta.stack.services import python_env
 
-# Long micro-batch tasks must not outlive their execution-API token (Airflow's default is 600 s).
+# Execution-API token lifetime of a task. Airflow 3.3 re-issues a task's token on its heartbeats
+# before it expires (JWTReissueMiddleware), so a micro-batch task can run for days; a long
+# lifetime is a second safety net. The e2e suite runs with 60 s (TORMENTA_TASK_TOKEN_SECONDS)
+# and keeps tasks running several lifetimes to prove the re-issue works.
 TASK_TOKEN_SECONDS = 7 * 24 * 3600
+
+
+def task_token_seconds() -> int:
+    raw = os.environ.get("TORMENTA_TASK_TOKEN_SECONDS", "").strip()
+    value = int(raw) if raw else TASK_TOKEN_SECONDS
+    if value < 60:
+        raise ValueError("TORMENTA_TASK_TOKEN_SECONDS must be >= 60")
+    return value
 USERS = {"admin": "admin", "viewer": "viewer"}  # username -> Simple auth manager role
 
 
@@ -96,7 +107,7 @@ def render_config(s: Settings) -> Path:
         "jwt_audience": "tormenta",
     }
     cfg["execution_api"] = {
-        "jwt_expiration_time": str(TASK_TOKEN_SECONDS),
+        "jwt_expiration_time": str(task_token_seconds()),
         "jwt_audience": "tormenta-execution",
     }
     cfg["logging"] = {"base_log_folder": str(s.logs_dir / "airflow")}
@@ -165,6 +176,38 @@ def init_metadata(s: Settings) -> None:
     result = airflow_cli(s, "connections", "import", str(path), check=False)
     if result.returncode != 0:
         raise RuntimeError(f"airflow connections import failed:\n{result.stdout}\n{result.stderr}")
+    ensure_pools(s)
+
+
+def pools() -> dict[str, dict]:
+    """Pools sized from this machine's cores, re-sized on every ``up`` (see tormenta/capacity.py)."""
+    from tormenta import capacity
+
+    cores = capacity.cores_available()
+    slots = capacity.spark_pool_slots(cores)
+    return {
+        capacity.SPARK_POOL: {
+            "slots": slots,
+            "description": (
+                f"Spark cores: {cores} core(s) minus a {capacity.RESERVE_FRACTION:.0%} reserve "
+                f"({capacity.reserved_cores(cores)} core(s)) for the system. The streaming job holds "
+                f"{capacity.stream_cores()} slot(s) while it runs; batch windows queue for the rest."
+            ),
+            "include_deferred": False,
+        }
+    }
+
+
+def ensure_pools(s: Settings) -> None:
+    from tormenta import capacity
+
+    path = s.secrets_dir / "pools.json"
+    write_private(path, json.dumps(pools(), indent=2))
+    result = airflow_cli(s, "pools", "import", str(path), check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow pools import failed:\n{result.stdout}\n{result.stderr}")
+    for warning in capacity.pool_warnings(capacity.cores_available()):
+        print(f"[stack] WARNING: {warning}", file=sys.stderr, flush=True)
 
 
 def process_commands(s: Settings) -> dict[str, list[str]]:

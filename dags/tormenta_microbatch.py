@@ -1,0 +1,176 @@
+"""
+### Tormenta micro-batch pipeline (always on)
+
+`ingestors → Kafka → Spark micro-batches every *interval* → business rules + HBase enrichment → HBase`
+
+**Start**: trigger with the Params below (the interval above all). One run at a time.
+**Change the interval**: trigger again with the new value; the running run hands over (ingestors
+stop, the stream drains) and the new run restarts the query **on the same checkpoint**.
+**Stop**: trigger `tormenta_microbatch_stop` — ingestors stop first, the last micro-batch
+finishes, then the query stops; nothing is left running. Marking this run *failed* also kills
+every process (without the drain).
+
+Tasks: `plan` (ingestors to run, capacity check, warnings) → `prepare` (topics, HBase tables,
+reference data; idempotent) → `ingest` (one mapped task per ingestor) + `stream` (spark-submit,
+holds its cores in the `tormenta_spark` pool) + `supervise` (freshness and lag in its log,
+ordered stop). A crashed ingestor or streaming job is restarted by Airflow's retries with
+exponential backoff; pulling ingestors resume from their saved position and the streaming job
+from its checkpoint, and HBase stores every event once.
+
+#### Capacity (memory held per micro-batch = events/s × bytes/event × interval)
+{capacity_table}
+
+Cores needed assume {per_core} events/s per Spark core (measured, `bench/stream_latency.py`).
+`tormenta capacity --rate R --bytes B --interval PT1S` computes it for your numbers; the `plan`
+task logs it for the run's Params and warns when parallelism exceeds the cores.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+
+from tormenta import capacity, microbatch
+from tormenta.providers.ingestor import IngestorOperator
+from tormenta.providers.spark import SparkJobOperator
+
+RESTART = {
+    "retries": 50,
+    "retry_delay": timedelta(seconds=5),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=2),
+}
+
+__doc__ = __doc__.format(
+    capacity_table=capacity.table_markdown([(200, 420, 1), (5_000, 420, 1), (5_000, 420, 10), (50_000, 420, 60)]),
+    per_core=capacity.EVENTS_PER_CORE,
+)
+
+
+@dag(
+    dag_id=microbatch.DAG_ID,
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["tormenta", "micro-batch"],
+    params=microbatch.params(),
+)
+def tormenta_microbatch():
+    @task
+    def plan(params=None) -> list[dict]:
+        """The ingestors to run (one mapped ``ingest`` task each); logs capacity and warnings."""
+        import logging
+
+        p = microbatch.plan(params)
+        log = logging.getLogger("airflow.task")
+        log.info("micro-batch every %.3fs; %d ingestor(s): %s", p.interval_s, len(p.ingestors), p.names)
+        log.info("capacity: %s", p.capacity)
+        for w in p.warnings:
+            log.warning("CAPACITY WARNING: %s", w)
+        return p.ingestors
+
+    @task
+    def prepare(params=None, run_id=None) -> dict:
+        from airflow.sdk import BaseHook
+
+        from tormenta.contracts import KINDS, TOPIC_PARTITIONS, topic_for
+        from tormenta.control import ControlPlane
+        from tormenta.kafka import TopicSpec, ensure_topics
+        from tormenta.providers.hbase import HBaseHook
+        from tormenta.reference import seed
+
+        ns = params["namespace"]
+        bootstrap = BaseHook.get_connection("kafka_default").extra_dejson["bootstrap.servers"]
+        topics = [TopicSpec(topic_for(k, ns), TOPIC_PARTITIONS) for k in KINDS.values()]
+        created = ensure_topics(bootstrap, topics)
+        hook = HBaseHook()
+        conn = hook.get_conn()
+        try:
+            rows = seed(conn, device_count=max(2000, int(params["geo_devices"])), namespace=ns)
+        finally:
+            conn.close()
+        ControlPlane(hook.endpoint(), ns).begin(run_id)
+        return {"topics_created": created, "reference_rows": rows}
+
+    planned = plan()
+    prepared = prepare()
+    planned >> prepared
+
+    ingest = IngestorOperator.partial(
+        task_id="ingest",
+        namespace="{{ params.namespace }}",
+        map_index_template="{{ ingestor_name }}",
+        **RESTART,
+    ).expand(spec=planned)
+
+    stream = SparkJobOperator(
+        task_id="stream",
+        job="streaming",
+        pool=capacity.SPARK_POOL,
+        pool_slots=capacity.stream_cores(),
+        checkpoint_root=True,
+        application_args=[
+            "--bootstrap", "{{ conn.kafka_default.extra_dejson['bootstrap.servers'] }}",
+            "--interval", "{{ params.interval }}",
+            "--max-offsets-per-trigger", "{{ params.max_records_per_batch }}",
+            "--query-name", "{{ params.namespace }}_microbatch",
+            "--query-version", "{{ params.query_version }}",
+            "--namespace", "{{ params.namespace }}",
+            "--hbase-host", "{{ conn.hbase_default.host }}",
+            "--hbase-port", "{{ conn.hbase_default.port }}",
+            "--control-run", "{{ run_id }}",
+        ],
+        **RESTART,
+    )  # fmt: skip
+
+    @task(retries=3, retry_delay=timedelta(seconds=10))
+    def supervise(specs: list[dict], params=None, run_id=None, ti=None, dag_run=None) -> dict:
+        import logging
+        import time
+
+        from airflow.sdk import BaseHook
+
+        from tormenta.control import ControlPlane
+        from tormenta.providers.hbase import HBaseHook
+
+        ns = params["namespace"]
+        hook = HBaseHook()
+        bootstrap = BaseHook.get_connection("kafka_default").extra_dejson["bootstrap.servers"]
+
+        def watch() -> dict:
+            conn = hook.get_conn()
+            try:
+                progress = microbatch.latest_progress(conn, ns)
+            finally:
+                conn.close()
+            ends = (progress or {}).get("progress", {}).get("endOffsets") or []
+            return microbatch.describe(progress, microbatch.consumer_lag(bootstrap, ends))
+
+        def failed_tasks() -> list[str]:
+            states = ti.get_task_states(dag_id=microbatch.DAG_ID, run_ids=[run_id]).get(run_id, {})
+            return sorted({t.split("_", 1)[0] if t.startswith("ingest_") else t
+                           for t, st in states.items() if st in ("failed", "upstream_failed")})  # fmt: skip
+
+        started = dag_run.start_date.timestamp() if dag_run and dag_run.start_date else time.time()
+        minutes = int(params["run_minutes"])
+        deadline = time.monotonic() + max(0.0, started + minutes * 60 - time.time()) if minutes else None
+        return microbatch.supervise(microbatch.Supervision(
+            control=ControlPlane(hook.endpoint(), ns),
+            run_id=run_id,
+            ingestors=[spec["name"] for spec in specs],
+            handover=lambda: ti.get_dr_count(dag_id=microbatch.DAG_ID, states=["queued"]) > 0,
+            failed_tasks=failed_tasks,
+            watch=watch,
+            deadline=deadline,
+            log=logging.getLogger("airflow.task"),
+        ))  # fmt: skip
+
+    prepared >> [ingest, stream]
+    prepared >> supervise(planned)
+
+
+tormenta_microbatch()

@@ -1,0 +1,68 @@
+"""
+### Stop the micro-batch pipeline, in order
+
+1. the ingestors stop pulling and flush what they accepted to Kafka;
+2. the streaming job processes everything already in Kafka (the last micro-batches finish);
+3. the query stops and the `tormenta_microbatch` run ends with success.
+
+This run succeeds once every component confirmed its stop; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from tormenta import microbatch
+
+
+@dag(
+    dag_id=microbatch.STOP_DAG_ID,
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["tormenta", "micro-batch"],
+    params={
+        "namespace": Param("tormenta", type="string", pattern=microbatch.NAMESPACE_PATTERN, title="Namespace",
+                           description="Namespace of the pipeline to stop."),
+        "reason": Param("stopped from the Airflow UI", type="string", maxLength=200, title="Reason",
+                        description="Recorded with the stop request."),
+    },
+)  # fmt: skip
+def tormenta_microbatch_stop():
+    @task
+    def request_stop(params=None) -> str | None:
+        from tormenta.control import ControlPlane
+        from tormenta.providers.hbase import HBaseHook
+
+        control = ControlPlane(HBaseHook().endpoint(), params["namespace"])
+        run_id = control.active_run()
+        if run_id is None or control.state(run_id)["phase"] == "stopped":
+            print(f"no running micro-batch pipeline in namespace {params['namespace']!r}")
+            return None
+        control.request_stop(run_id, params["reason"])
+        print(f"stop requested for run {run_id}")
+        return run_id
+
+    @task(execution_timeout=pendulum.duration(minutes=20))
+    def wait_stopped(target_run: str | None, params=None) -> dict | None:
+        import time
+
+        from tormenta.control import ControlPlane
+        from tormenta.providers.hbase import HBaseHook
+
+        if target_run is None:
+            return None
+        control = ControlPlane(HBaseHook().endpoint(), params["namespace"])
+        while (state := control.state(target_run))["phase"] != "stopped":
+            print(f"phase {state['phase']}; stopped so far: {sorted(state['stopped'])}")
+            time.sleep(5)
+        print(f"stopped: {sorted(state['stopped'])}")
+        return state
+
+    wait_stopped(request_stop())
+
+
+tormenta_microbatch_stop()

@@ -1,0 +1,156 @@
+"""Cores, pools and the capacity calculator: the source document's rules made executable.
+
+* Never more busy threads than cores (pseudo-parallelism breaks linear scaling), and keep a
+  reserve for the system (the document reserves 20 %).
+* The always-on streaming job holds its cores permanently (Airflow pool slots); batch work
+  queues for what is left instead of squeezing in.
+* Memory held per micro-batch = events/s x bytes per event x interval.
+
+    tormenta capacity --rate 5000 --bytes 400 --interval PT1S
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+RESERVE_FRACTION = 0.20
+SPARK_POOL = "tormenta_spark"
+# Events/s one Spark core sustains through the whole micro-batch pipeline (validation,
+# dedupe, enrichment, rules, HBase puts). Measured with bench/stream_latency.py on the 2-core
+# reference machine: 938 events/s sustained with local[2] -> ~470 per core. Override with
+# TORMENTA_EVENTS_PER_CORE once your own benchmark says otherwise.
+EVENTS_PER_CORE = 470
+# A JSON event of ~400 bytes becomes a Kafka record, a JVM row and a Python dict: the working
+# set of a micro-batch is a few times its raw size. An assumption, stated as one.
+WORKING_SET_FACTOR = 4.0
+
+
+def cores_available() -> int:
+    """Cores this process may use (``TORMENTA_CORES`` overrides, e.g. for a cluster's size)."""
+    raw = os.environ.get("TORMENTA_CORES", "").strip()
+    if raw:
+        value = int(raw)
+        if value < 1:
+            raise ValueError(f"TORMENTA_CORES={raw!r} must be >= 1")
+        return value
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def reserved_cores(cores: int, fraction: float = RESERVE_FRACTION) -> int:
+    """Whole cores kept for the OS, Kafka, HBase and Airflow (20 %, rounded to the nearest core)."""
+    return int(math.floor(cores * fraction + 0.5))
+
+
+def spark_pool_slots(cores: int, fraction: float = RESERVE_FRACTION) -> int:
+    """Slots of the ``tormenta_spark`` pool: one per Spark core that jobs may hold at once."""
+    return max(1, cores - reserved_cores(cores, fraction))
+
+
+def stream_cores() -> int:
+    """Cores (= pool slots) the streaming job holds for as long as it runs."""
+    return max(1, int(os.environ.get("TORMENTA_STREAM_CORES", "1")))
+
+
+def batch_cores(cores: int | None = None) -> int:
+    """Cores (= pool slots) a batch window's Spark job takes: what the streaming job leaves."""
+    slots = spark_pool_slots(cores_available() if cores is None else cores)
+    return max(1, slots - stream_cores())
+
+
+def pool_warnings(cores: int, fraction: float = RESERVE_FRACTION) -> list[str]:
+    out = []
+    if reserved_cores(cores, fraction) == 0:
+        out.append(
+            f"{cores} core(s): a {fraction:.0%} reserve rounds to 0 whole cores, so Kafka, HBase and Airflow "
+            f"share the cores with the Spark jobs; expect contention (size the pool with TORMENTA_CORES)"
+        )
+    if spark_pool_slots(cores, fraction) < stream_cores() + 1:
+        out.append(
+            f"the {SPARK_POOL} pool has {spark_pool_slots(cores, fraction)} slot(s): with the streaming job "
+            f"holding {stream_cores()}, batch windows wait until it stops"
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Capacity:
+    events_per_s: float
+    bytes_per_event: int
+    interval_s: float
+    records_per_batch: int
+    raw_bytes_per_batch: int
+    working_set_bytes: int
+    cores_needed: int
+    cores_available: int
+    spark_slots: int
+    warnings: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def estimate(
+    events_per_s: float,
+    bytes_per_event: int,
+    interval_s: float,
+    *,
+    cores: int | None = None,
+    spark_cores: int | None = None,
+    ingestors: int = 0,
+    events_per_core: float | None = None,
+) -> Capacity:
+    """Memory held by one micro-batch and cores needed for a rate; warnings when it does not fit."""
+    if events_per_s <= 0 or bytes_per_event <= 0 or interval_s <= 0:
+        raise ValueError("rate, bytes per event and interval must be > 0")
+    cores = cores_available() if cores is None else cores
+    spark_cores = stream_cores() if spark_cores is None else spark_cores
+    per_core = events_per_core or float(os.environ.get("TORMENTA_EVENTS_PER_CORE", EVENTS_PER_CORE))
+    records = int(math.ceil(events_per_s * interval_s))
+    raw = records * bytes_per_event
+    needed = max(1, math.ceil(events_per_s / per_core))
+    slots = spark_pool_slots(cores)
+    warnings = list(pool_warnings(cores))
+    if needed > spark_cores:
+        warnings.append(
+            f"{events_per_s:g} events/s needs ~{needed} Spark core(s) at {per_core:g} events/s per core; "
+            f"the streaming job has {spark_cores}: micro-batches will overrun the {interval_s:g} s interval"
+        )
+    if spark_cores > slots:
+        warnings.append(f"the streaming job asks for {spark_cores} cores but the {SPARK_POOL} pool has {slots}")
+    busy = spark_cores + ingestors
+    if busy > cores:
+        warnings.append(
+            f"configured parallelism exceeds the cores: {spark_cores} Spark core(s) + {ingestors} ingestor "
+            f"process(es) = {busy} busy threads on {cores} core(s) (pseudo-parallelism: more threads than cores)"
+        )
+    return Capacity(
+        events_per_s=events_per_s,
+        bytes_per_event=bytes_per_event,
+        interval_s=interval_s,
+        records_per_batch=records,
+        raw_bytes_per_batch=raw,
+        working_set_bytes=int(raw * WORKING_SET_FACTOR),
+        cores_needed=needed,
+        cores_available=cores,
+        spark_slots=slots,
+        warnings=tuple(warnings),
+    )
+
+
+def table_markdown(rows: list[tuple[float, int, float]], cores: int = 2, spark_cores: int = 1) -> str:
+    """Markdown table of estimates (for DAG docs and the README)."""
+    out = ["| events/s | bytes/event | interval | records/batch | held per batch | working set | cores needed |",
+           "|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for rate, size, interval in rows:
+        c = estimate(rate, size, interval, cores=cores, spark_cores=spark_cores, events_per_core=EVENTS_PER_CORE)
+        out.append(
+            f"| {rate:,.0f} | {size} | {interval:g} s | {c.records_per_batch:,} | {_mib(c.raw_bytes_per_batch)} "
+            f"| {_mib(c.working_set_bytes)} | {c.cores_needed} |"
+        )
+    return "\n".join(out)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"

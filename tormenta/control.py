@@ -1,0 +1,103 @@
+"""Control plane of a long-running pipeline run, kept in HBase (``<namespace>_control``).
+
+Every part of a micro-batch run reads it: the ingestor tasks, the supervisor task and the
+Spark driver, wherever they run (HBase is the one store they all reach). Rows:
+
+    "<pipeline>"             c:active  = run id of the run that owns the pipeline now
+    "<pipeline>|<run id>"    c:phase   = running | stopping | draining | stopped
+                             c:stop    = why a stop was requested (ingestors stop on it)
+                             c:stream_stop = set once every ingestor has stopped: the
+                                         streaming job drains what is in Kafka, then stops
+                             c:stopped:<component> = JSON report of a component that stopped
+
+Rows are scoped by run id and never deleted, so a stale stop request of an old run can never
+stop a new one, and the history of every stop stays readable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tormenta.contracts import table_name
+from tormenta.hbase import HBaseEndpoint
+
+PHASES = ("running", "stopping", "draining", "stopped")
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    endpoint: HBaseEndpoint
+    namespace: str = "tormenta"
+    pipeline: str = "microbatch"
+
+    @property
+    def table(self) -> str:
+        return table_name("control", self.namespace)
+
+    def _row(self, run_id: str) -> bytes:
+        return f"{self.pipeline}|{run_id}".encode()
+
+    def _put(self, row: bytes, cells: dict[bytes, bytes]) -> None:
+        conn = self.endpoint.connect()
+        try:
+            conn.table(self.table).put(row, cells)
+        finally:
+            conn.close()
+
+    def _get(self, row: bytes) -> dict[bytes, bytes]:
+        conn = self.endpoint.connect()
+        try:
+            return conn.table(self.table).row(row)
+        finally:
+            conn.close()
+
+    # --- run lifecycle ------------------------------------------------------------------
+    def begin(self, run_id: str) -> None:
+        """Mark ``run_id`` as the run owning the pipeline (called by the run's prepare task)."""
+        now = str(int(time.time() * 1000)).encode()
+        self._put(self._row(run_id), {b"c:phase": b"running", b"c:started": now})
+        self._put(self.pipeline.encode(), {b"c:active": run_id.encode(), b"c:since": now})
+
+    def active_run(self) -> str | None:
+        cells = self._get(self.pipeline.encode())
+        return cells[b"c:active"].decode() if b"c:active" in cells else None
+
+    def state(self, run_id: str) -> dict[str, Any]:
+        cells = self._get(self._row(run_id))
+        stopped = {
+            k.decode().split(":", 2)[2]: json.loads(v) for k, v in cells.items() if k.startswith(b"c:stopped:")
+        }
+        return {
+            "run_id": run_id,
+            "phase": cells.get(b"c:phase", b"").decode() or None,
+            "stop": cells.get(b"c:stop", b"").decode() or None,
+            "stream_stop": cells.get(b"c:stream_stop") == b"1",
+            "stopped": stopped,
+        }
+
+    # --- stop protocol: ingestors first, then the streaming job drains and stops ------------
+    def request_stop(self, run_id: str, reason: str) -> bool:
+        """Ask the run to stop. Returns False when a stop was already requested (kept as is)."""
+        if self.stop_reason(run_id):
+            return False
+        self._put(self._row(run_id), {b"c:stop": reason.encode()[:500], b"c:phase": b"stopping"})
+        return True
+
+    def stop_reason(self, run_id: str) -> str | None:
+        return self._get(self._row(run_id)).get(b"c:stop", b"").decode() or None
+
+    def request_stream_stop(self, run_id: str) -> None:
+        self._put(self._row(run_id), {b"c:stream_stop": b"1", b"c:phase": b"draining"})
+
+    def stream_stop_requested(self, run_id: str) -> bool:
+        return self._get(self._row(run_id)).get(b"c:stream_stop") == b"1"
+
+    def mark_stopped(self, run_id: str, component: str, report: dict[str, Any] | None = None) -> None:
+        doc = {"at": int(time.time() * 1000), **(report or {})}
+        self._put(self._row(run_id), {f"c:stopped:{component}".encode(): json.dumps(doc, sort_keys=True).encode()})
+
+    def finish(self, run_id: str) -> None:
+        self._put(self._row(run_id), {b"c:phase": b"stopped", b"c:finished": str(int(time.time() * 1000)).encode()})

@@ -1,0 +1,293 @@
+"""The micro-batch pipeline as Airflow runs it: Params, the ingestor plan, the supervisor.
+
+Pure logic (no Airflow import at module level) so it is unit-tested without a scheduler;
+``dags/tormenta_microbatch.py`` only wires these functions into tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tormenta import capacity
+from tormenta.contracts import GEO, SOCIAL, table_name, topic_for
+from tormenta.intervals import PARAM_PATTERN, parse_interval
+from tormenta.reference import POLITICIANS
+
+DAG_ID = "tormenta_microbatch"
+STOP_DAG_ID = "tormenta_microbatch_stop"
+NAMESPACE_PATTERN = r"^[a-z][a-z0-9_]{0,19}$"
+GEO_BASE_PORT = 8181
+AVG_EVENT_BYTES = {"social": 420, "geo": 330}  # measured JSON sizes of the two contracts
+
+log = logging.getLogger("tormenta.microbatch")
+
+
+def query_name(namespace: str) -> str:
+    return f"{namespace}_microbatch"
+
+
+def params() -> dict[str, Any]:
+    """The trigger form. Every field has a title, a description and limits; the JSON schema
+    rejects anything else before a run exists (so nothing hostile reaches a command line)."""
+    from airflow.sdk import Param
+
+    pages = sorted(POLITICIANS)
+    return {
+        "interval": Param("PT1S", type="string", pattern=PARAM_PATTERN, minLength=1, maxLength=20,
+                          title="Micro-batch interval",
+                          description="How often the streaming job takes what arrived (your business's "
+                                      "'real time'): ISO 8601 duration (PT1S, PT10S, PT1M) or seconds (2). "
+                                      "0.1 s to 1 h. Triggering again with another value hands over from the "
+                                      "running run and restarts the query on the same checkpoint."),
+        "sources": Param(["social", "geo"], type="array", minItems=1, uniqueItems=True,
+                         items={"type": "string", "enum": ["social", "geo"]},
+                         title="Sources", description="social: politicians' page comments; geo: phones "
+                                                      "posting XY positions to the HTTP ingestors."),
+        "pages": Param(pages, type="array", minItems=1, uniqueItems=True, items={"type": "string", "enum": pages},
+                       title="Politicians' pages", description="Pages the social ingestors scrape."),
+        "hot_pages": Param(["pol-03"], type="array", uniqueItems=True, items={"type": "string", "enum": pages},
+                           title="Hot pages", description="Pages with their own ingestors (a polemic "
+                                                          "politician's page gets two)."),
+        "ingestors_per_hot_page": Param(2, type="integer", minimum=1, maximum=4,
+                                        title="Ingestors per hot page",
+                                        description="Each takes a disjoint share of the page's comments."),
+        "ingestors_other_pages": Param(1, type="integer", minimum=1, maximum=8,
+                                       title="Ingestors for the other pages",
+                                       description="The remaining pages are split over this many ingestors."),
+        "rate_per_page": Param(20, type="number", minimum=0.1, maximum=50_000,
+                               title="Comments per second per page", description="Before a storm."),
+        "storm": Param(False, type="boolean", title="Storm",
+                       description="A scandal: the storm page gets storm_factor times more comments."),
+        "storm_page": Param("pol-03", type="string", enum=pages, title="Storm page", description="Page of the storm."),
+        "storm_factor": Param(20, type="integer", minimum=2, maximum=1000, title="Storm factor",
+                              description="Multiplier of the storm page's rate."),
+        "geo_endpoints": Param(1, type="integer", minimum=1, maximum=4, title="Geo HTTP ingestors",
+                               description=f"Endpoints phones POST to (ports {GEO_BASE_PORT} and up, loopback)."),
+        "geo_devices": Param(100, type="integer", minimum=1, maximum=20_000, title="Simulated phones",
+                             description="Devices of the phone simulator."),
+        "geo_rate": Param(100, type="number", minimum=1, maximum=100_000, title="Positions per second",
+                          description="All phones together."),
+        "max_records_per_batch": Param(200_000, type="integer", minimum=100, maximum=10_000_000,
+                                       title="Max records per micro-batch",
+                                       description="Spark's maxOffsetsPerTrigger: caps memory per batch when "
+                                                   "a backlog builds up."),
+        "max_events_per_ingestor": Param(0, type="integer", minimum=0, maximum=100_000_000,
+                                         title="Events per social ingestor",
+                                         description="0: unlimited. A finite feed ends its ingestor (tests, demos)."),
+        "run_minutes": Param(0, type="integer", minimum=0, maximum=7 * 24 * 60, title="Run for (minutes)",
+                             description="0: until stopped (tormenta_microbatch_stop DAG). Otherwise the run "
+                                         "stops itself, ingestors first, after this long."),
+        "query_version": Param(1, type="integer", minimum=1, maximum=9_999, title="Query version",
+                               description="Raise it when the processing itself changes: a new checkpoint. "
+                                           "Interval and max records may change on the same version."),
+        "namespace": Param("tormenta", type="string", pattern=NAMESPACE_PATTERN, title="Namespace",
+                           description="Prefix of topics and HBase tables (lower-case letters, digits, '_')."),
+    }  # fmt: skip
+
+
+@dataclass
+class Plan:
+    interval_s: float
+    ingestors: list[dict[str, Any]]
+    capacity: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [s["name"] for s in self.ingestors]
+
+
+def _split(items: list[str], n: int) -> list[list[str]]:
+    n = max(1, min(n, len(items)))
+    return [items[i::n] for i in range(n)]
+
+
+def plan(p: dict[str, Any], cores: int | None = None) -> Plan:
+    """Params -> the ingestors to run (argument lists), the interval and a capacity estimate."""
+    ns = p["namespace"]
+    interval_s = parse_interval(p["interval"])
+    specs: list[dict[str, Any]] = []
+    rate_total = 0.0
+    weighted_bytes = 0.0
+    if "social" in p["sources"]:
+        pages = sorted(p["pages"])
+        hot = [x for x in sorted(p["hot_pages"]) if x in pages]
+        cold = [x for x in pages if x not in hot]
+        topic = topic_for(SOCIAL, ns)
+
+        def social(name: str, group: list[str], shard: int, shards: int) -> dict[str, Any]:
+            argv = ["social", "--pages", ",".join(group), "--shard", str(shard), "--shards", str(shards),
+                    "--rate", f"{float(p['rate_per_page']) / shards:g}", "--topic", topic]  # fmt: skip
+            if p["storm"] and p["storm_page"] in group:
+                argv += ["--storm-page", p["storm_page"], "--storm-factor", str(int(p["storm_factor"]))]
+            if int(p["max_events_per_ingestor"]) > 0:
+                argv += ["--max-events", str(int(p["max_events_per_ingestor"]))]
+            return {"name": name, "module": "ingestors.runner", "argv": argv, "pulls": True}
+
+        n_hot = int(p["ingestors_per_hot_page"])
+        for page in hot:
+            for shard in range(n_hot):
+                specs.append(social(f"social-{page}-{shard + 1}of{n_hot}", [page], shard, n_hot))
+        for i, group in enumerate(_split(cold, int(p["ingestors_other_pages"])) if cold else []):
+            specs.append(social(f"social-pages-{i + 1}", group, 0, 1))
+        storm = int(p["storm_factor"]) if p["storm"] and p["storm_page"] in pages else 1
+        rate = float(p["rate_per_page"]) * (len(pages) - (1 if storm > 1 else 0) + storm)
+        rate_total += rate
+        weighted_bytes += rate * AVG_EVENT_BYTES["social"]
+    if "geo" in p["sources"]:
+        n = int(p["geo_endpoints"])
+        ports = [GEO_BASE_PORT + i for i in range(n)]
+        for i, port in enumerate(ports):
+            specs.append({"name": f"geo-http-{i + 1}", "module": "ingestors.runner", "pulls": False,
+                          "argv": ["geo-http", "--port", str(port), "--topic", topic_for(GEO, ns)]})  # fmt: skip
+        specs.append({
+            "name": "phones", "module": "ingestors.fleet", "pulls": False,
+            "argv": ["--endpoints", ",".join(f"http://127.0.0.1:{port}" for port in ports),
+                     "--devices", str(int(p["geo_devices"])), "--rate", f"{float(p['geo_rate']):g}",
+                     "--duration", "0"],
+        })  # fmt: skip
+        rate_total += float(p["geo_rate"])
+        weighted_bytes += float(p["geo_rate"]) * AVG_EVENT_BYTES["geo"]
+    cap = capacity.estimate(
+        rate_total, int(weighted_bytes / rate_total), interval_s,
+        cores=cores, ingestors=len(specs),
+    )  # fmt: skip
+    return Plan(interval_s=interval_s, ingestors=specs, capacity=cap.as_dict(), warnings=list(cap.warnings))
+
+
+# --- watching a running pipeline -----------------------------------------------------------------
+def latest_progress(conn, namespace: str) -> dict[str, Any] | None:
+    """Newest micro-batch metrics of the namespace's query: our result row + Spark's progress."""
+    prefix = f"{query_name(namespace)}|".encode()
+    table = conn.table(table_name("batch_metrics", namespace))
+    for key, cells in table.scan(row_start=prefix + b"\xff", row_stop=prefix, reverse=True, limit=1):
+        out: dict[str, Any] = {"key": key.decode()}
+        if b"d:result" in cells:
+            out["result"] = json.loads(cells[b"d:result"])
+        if b"d:progress" in cells:
+            out["progress"] = json.loads(cells[b"d:progress"])
+        return out
+    return None
+
+
+def consumer_lag(bootstrap: str, end_offsets: list[dict]) -> int | None:
+    """Records in Kafka not yet read by the query: log end offsets - offsets of the last batch."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    if not end_offsets:
+        return None
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tormenta-lag-probe",
+                         "enable.auto.commit": False})  # fmt: skip
+    try:
+        lag = 0
+        for source in end_offsets:
+            for topic, parts in (source or {}).items():
+                for part, offset in parts.items():
+                    _, high = consumer.get_watermark_offsets(TopicPartition(topic, int(part)), timeout=10)
+                    lag += max(0, high - int(offset))
+        return lag
+    finally:
+        consumer.close()
+
+
+def describe(progress: dict[str, Any] | None, lag: int | None, now_ms: int | None = None) -> dict[str, Any]:
+    """One line a person reads in the supervisor's log: freshness, lag, last batch."""
+    now_ms = now_ms or int(time.time() * 1000)
+    if not progress or "result" not in progress:
+        return {"batches": 0, "lag": lag}
+    r = progress["result"]
+    return {
+        "last_batch": r.get("label"),
+        "written_s_ago": round((now_ms - r.get("written_at", now_ms)) / 1000, 1),
+        "newest_event_age_s": round((now_ms - r["max_event_time"]) / 1000, 1) if r.get("max_event_time") else None,
+        "rows": r.get("read"),
+        "dead": r.get("dead"),
+        "p50_ms": (r.get("latency_ms") or {}).get("p50"),
+        "lag": lag,
+    }
+
+
+# --- the supervisor ------------------------------------------------------------------------------
+@dataclass
+class Supervision:
+    """What the supervisor task needs from the outside world (injected; faked in unit tests)."""
+
+    control: Any  # tormenta.control.ControlPlane
+    run_id: str
+    ingestors: list[str]
+    handover: Callable[[], bool]  # a newer run of the DAG is queued
+    failed_tasks: Callable[[], list[str]]  # tasks of this run that failed for good
+    watch: Callable[[], dict[str, Any]]  # freshness / lag, for the log
+    deadline: float | None = None  # monotonic time to stop at (run_minutes)
+    poll_s: float = 2.0
+    report_every_s: float = 30.0
+    ingestors_timeout_s: float = 300.0
+    drain_timeout_s: float = 900.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    log: logging.Logger = log
+
+
+class SupervisionError(RuntimeError):
+    pass
+
+
+def supervise(s: Supervision) -> dict[str, Any]:
+    """Run until a stop is due, then stop in order: ingestors, then a drained streaming job.
+
+    Stop causes: a stop request (stop DAG), a newer queued run (handover: e.g. a new interval),
+    ``run_minutes`` elapsed, or a part of the run that failed for good.
+    """
+    last_report = s.clock()
+    failure: str | None = None
+    while True:
+        reason = s.control.stop_reason(s.run_id)
+        if not reason:
+            failed = s.failed_tasks()
+            if failed:
+                failure = reason = f"task(s) failed for good: {', '.join(sorted(failed))}"
+            elif s.deadline is not None and s.clock() >= s.deadline:
+                reason = "run_minutes elapsed"
+            elif s.handover():
+                reason = "handover: a newer run of the micro-batch DAG is queued"
+            if reason:
+                s.control.request_stop(s.run_id, reason)
+        if reason:
+            break
+        if s.clock() - last_report >= s.report_every_s:
+            last_report = s.clock()
+            try:
+                s.log.info("pipeline: %s", json.dumps(s.watch()))
+            except Exception as exc:  # noqa: BLE001 - watching must never stop the pipeline
+                s.log.warning("could not read progress: %s", exc)
+        s.sleep(s.poll_s)
+
+    s.log.info("stopping (%s): ingestors first", reason)
+    t0 = s.clock()
+    pending = set(s.ingestors)
+    while pending and s.clock() - t0 < s.ingestors_timeout_s:
+        pending -= set(s.control.state(s.run_id)["stopped"])
+        if pending:
+            s.sleep(s.poll_s)
+    if pending:
+        s.log.warning("ingestors not confirmed stopped after %.0fs: %s", s.ingestors_timeout_s, sorted(pending))
+    s.log.info("ingestors stopped; the streaming job drains what is in Kafka, then stops")
+    s.control.request_stream_stop(s.run_id)
+    t1 = s.clock()
+    while "stream" not in s.control.state(s.run_id)["stopped"]:
+        if s.clock() - t1 > s.drain_timeout_s:
+            raise SupervisionError(f"streaming job did not confirm its stop within {s.drain_timeout_s:.0f}s")
+        if "stream" in s.failed_tasks():
+            break
+        s.sleep(s.poll_s)
+    s.control.finish(s.run_id)
+    state = s.control.state(s.run_id)
+    s.log.info("pipeline stopped: %s", json.dumps(state["stopped"], sort_keys=True))
+    if failure:
+        raise SupervisionError(failure)
+    return {"reason": reason, "stopped": sorted(state["stopped"]), "unconfirmed": sorted(pending)}

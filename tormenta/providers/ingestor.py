@@ -1,0 +1,154 @@
+"""``IngestorOperator``: one long-running ingestor process, supervised by an Airflow task.
+
+The task starts ``python -m <module> <argv>`` (an argument list, never a shell string) in its
+own process group, streams its output into the task log and watches the run's control plane:
+
+* stop requested (stop DAG, handover to a newer run, end of ``run_minutes``): SIGTERM, the
+  ingestor flushes what it accepted and prints its report, the task succeeds;
+* the process dies on its own (crash, ``kill -9``): the task fails and Airflow retries it with
+  exponential backoff; pulling sources resume from their saved position (``--state-file``);
+* the task is killed (run marked failed, task cleared): the whole process group goes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from tormenta.settings import REPO_ROOT
+
+STOP_GRACE_SECONDS = 60
+POLL_SECONDS = 1.0
+CONTROL_EVERY_SECONDS = 2.0
+MODULES = ("ingestors.runner", "ingestors.fleet")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,80}$")
+
+
+class IngestorError(RuntimeError):
+    pass
+
+
+class IngestorOperator(BaseOperator):
+    """Run and supervise one ingestor described by ``spec`` (see ``tormenta.microbatch.plan``).
+
+    ``spec``: ``{"name": str, "module": "ingestors.runner" | "ingestors.fleet", "argv": [str],
+    "pulls": bool}``; ``pulls`` sources get ``--state-file`` to resume after a crash.
+    """
+
+    template_fields = ("spec", "namespace")
+    ui_color = "#d6eaf8"
+
+    def __init__(self, *, spec: dict[str, Any], namespace: str = "tormenta", kafka_conn_id: str = "kafka_default",
+                 hbase_conn_id: str = "hbase_default", **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.namespace = namespace
+        self.kafka_conn_id = kafka_conn_id
+        self.hbase_conn_id = hbase_conn_id
+        self._proc: subprocess.Popen | None = None
+
+    def command(self, bootstrap: str, state_dir: str) -> list[str]:
+        spec = self.spec
+        name, module, argv = spec["name"], spec["module"], [str(a) for a in spec["argv"]]
+        if not NAME_RE.match(name):
+            raise IngestorError(f"bad ingestor name {name!r}")
+        if module not in MODULES:
+            raise IngestorError(f"module {module!r} is not an ingestor ({', '.join(MODULES)})")
+        cmd = [sys.executable, "-m", module, *argv]
+        if module == "ingestors.runner":
+            cmd += ["--bootstrap", bootstrap, "--name", name]
+            if spec.get("pulls"):
+                cmd += ["--state-file", os.path.join(state_dir, f"{name}.json")]
+        return cmd
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk import BaseHook
+
+        from tormenta.control import ControlPlane
+        from tormenta.providers.hbase import HBaseHook
+        from tormenta.settings import load
+
+        name = self.spec["name"]
+        context["ingestor_name"] = name  # shown as the map index label in the UI
+        run_id = context["run_id"]
+        control = ControlPlane(HBaseHook(self.hbase_conn_id).endpoint(), self.namespace)
+        if control.stop_reason(run_id):
+            self.log.info("stop already requested for this run: ingestor %s does not start", name)
+            control.mark_stopped(run_id, name, {"rc": None, "started": False})
+            return {"name": name, "started": False}
+
+        bootstrap = BaseHook.get_connection(self.kafka_conn_id).extra_dejson["bootstrap.servers"]
+        state_dir = str(load().home / "ingestors" / self.namespace)
+        cmd = self.command(bootstrap, state_dir)
+        self.log.info("starting ingestor %s: %s", name, cmd)
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      start_new_session=True, env=env, cwd=str(REPO_ROOT))  # fmt: skip
+        report: dict[str, Any] = {}
+        reader = threading.Thread(target=self._pump, args=(self._proc, report), daemon=True)
+        reader.start()
+        self.log.info("ingestor %s running as pid %s (process group %s)", name, self._proc.pid, self._proc.pid)
+
+        stop_reason = None
+        last_check = 0.0
+        while self._proc.poll() is None:
+            time.sleep(POLL_SECONDS)
+            if time.monotonic() - last_check >= CONTROL_EVERY_SECONDS:
+                last_check = time.monotonic()
+                try:
+                    stop_reason = control.stop_reason(run_id)
+                except Exception as exc:  # noqa: BLE001 - HBase briefly away: keep ingesting
+                    self.log.warning("control plane not readable (%s); checking again", exc)
+                if stop_reason:
+                    self.log.info("stop requested (%s): SIGTERM to ingestor %s", stop_reason, name)
+                    self._stop(signal.SIGTERM)
+                    break
+        rc = self._proc.wait()
+        reader.join(10)
+        outcome = {"name": name, "rc": rc, "report": report.get("last"), "stop": stop_reason}
+        if stop_reason or rc == 0:
+            control.mark_stopped(run_id, name, outcome)
+            if rc != 0 and self.spec["module"] == "ingestors.runner":
+                raise IngestorError(f"ingestor {name} did not stop cleanly (exit {rc}); report: {report.get('last')}")
+            self.log.info("ingestor %s stopped: %s", name, outcome)
+            return outcome
+        raise IngestorError(f"ingestor {name} died with exit code {rc} (retried by Airflow)")
+
+    def _pump(self, proc: subprocess.Popen, report: dict[str, Any]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            self.log.info("[%s] %s", self.spec["name"], line)
+            if line.startswith("{"):
+                try:
+                    report["last"] = json.loads(line)
+                except ValueError:
+                    pass
+
+    def _stop(self, sig: int) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(STOP_GRACE_SECONDS)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            self.log.warning("ingestor did not stop in %ss: SIGKILL", STOP_GRACE_SECONDS)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # anything left in the group
+        except ProcessLookupError:
+            pass
+
+    def on_kill(self) -> None:
+        self._stop(signal.SIGTERM)
