@@ -6,13 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: up down status logs test test-unit lint install jars smoke clean-data help
+.PHONY: up down status logs test test-unit lint install jars smoke browser clean-data help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make up      - install, resolve JVM jars, start Kafka/HBase/Thrift/Airflow, run the main job"
 	@echo "make test    - install, then lint + unit + integration + e2e tests (starts the stack if needed)"
-	@echo "make down    - stop what 'make up' started (data is kept)"
+	@echo "make down    - stop the pipelines in order, then what 'make up' started (data is kept)"
 	@echo "make status  - services, pids, health, memory"
 
 $(BIN)/python:
@@ -35,8 +35,10 @@ jars: install
 
 up: jars
 	$(BIN)/tormenta stack up
-	@echo "[up] running the main job (smoke pipeline) through Airflow"
+	@echo "[up] smoke pipeline through Airflow (Kafka -> Spark -> HBase)"
 	$(BIN)/tormenta smoke
+	@echo "[up] the main job: micro-batch pipeline with its default Params, then one batch window"
+	$(BIN)/tormenta demo
 
 down:
 	$(BIN)/tormenta stack down
@@ -57,7 +59,13 @@ lint: install
 test-unit: install
 	$(BIN)/pytest -m unit
 
-test: jars lint
+browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "[browser] $$(chromium --version 2>/dev/null | head -1)"; \
+	elif [ "$$(id -u)" = 0 ]; then echo "[browser] installing Debian chromium (UI screenshot tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "Debian chromium is needed by the UI tests: sudo apt-get install chromium" >&2; exit 1; fi
+
+test: jars lint browser
 	@echo "[test] unit + integration + e2e (the session fixture starts the stack when it is not up)"
 	$(BIN)/pytest -m "unit or integration or e2e"
 

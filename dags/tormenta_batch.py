@@ -23,6 +23,7 @@ from tormenta import batch, capacity
 from tormenta.microbatch import NAMESPACE_PATTERN
 from tormenta.providers.spark import SparkJobOperator
 
+
 @dag(
     dag_id=batch.DAG_ID,
     schedule="0 1 * * *",

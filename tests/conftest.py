@@ -18,6 +18,9 @@ import pytest
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# Execution-API tokens of 60 s: the micro-batch e2e test keeps tasks running several lifetimes,
+# which proves Airflow re-issues tokens to long tasks (the production setting is 7 days).
+os.environ.setdefault("TORMENTA_TASK_TOKEN_SECONDS", "60")
 # Unit tests that import Airflow get a throw-away home, never the stack's (or ~/airflow).
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="tormenta-airflow-tests-"))
 
@@ -27,11 +30,25 @@ def stack():
     from tormenta import stack as stack_mod
     from tormenta.settings import load
 
+    _restart_airflow_if_token_lifetime_differs(stack_mod, load())
     started = stack_mod.up()
     yield load()
     ours = [name for name, new in started.items() if new]
     if ours and os.environ.get("TORMENTA_KEEP_STACK") != "1":
         stack_mod.down(ours)
+
+
+def _restart_airflow_if_token_lifetime_differs(stack_mod, s) -> None:
+    """A running Airflow started with another token lifetime is restarted with the tests' one."""
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(s.airflow_home / "airflow.cfg")
+    running = cfg.get("execution_api", "jwt_expiration_time", fallback=None)
+    if running is not None and running != os.environ["TORMENTA_TASK_TOKEN_SECONDS"]:
+        stopped = stack_mod.down(stack_mod.AIRFLOW_PROCESSES)
+        if stopped:
+            print(f"restarting Airflow with {os.environ['TORMENTA_TASK_TOKEN_SECONDS']} s task tokens (was {running})")
 
 
 @pytest.fixture

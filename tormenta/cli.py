@@ -3,6 +3,7 @@
     tormenta stack up|down|status|logs [SERVICE] [-n LINES]
     tormenta jars [--force]
     tormenta smoke [--events N]
+    tormenta demo                 # start the micro-batch DAG, run one batch window over its events
     tormenta prepare              # Kafka topics, HBase tables, reference data (idempotent)
     tormenta stream [--interval "1 second" ...]   # the streaming job, in the foreground
     tormenta capacity --rate 5000 [--bytes 420] [--interval PT1S]
@@ -98,6 +99,79 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0 if final["state"] == "success" else 1
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the micro-batch DAG with its default Params, then run one batch window over the
+    same events and show whether both paths agree: what `make up` ends with."""
+    import datetime as dt
+    import time
+
+    from tormenta import batch, microbatch
+    from tormenta.airflow_api import local_client
+    from tormenta.hbase import HBaseEndpoint
+
+    s = load()
+    client = local_client()
+    for dag_id in (microbatch.DAG_ID, microbatch.STOP_DAG_ID, batch.DAG_ID):
+        client.wait_for_dag(dag_id)
+        client.set_paused(dag_id, False)
+    runs = client.request("GET", f"/api/v2/dags/{microbatch.DAG_ID}/dagRuns?state=running&state=queued")["dag_runs"]
+    if runs:
+        run = runs[0]
+        print(f"[demo] micro-batch pipeline already running: {run['dag_run_id']}", flush=True)
+    else:
+        run = client.trigger(microbatch.DAG_ID)
+        print(f"[demo] started {microbatch.DAG_ID} with its default Params: {run['dag_run_id']}", flush=True)
+    run_id = run["dag_run_id"]
+    endpoint = HBaseEndpoint(s.bind_host, s.thrift_port)
+    deadline = time.monotonic() + args.timeout
+    progress = None
+    while progress is None or "result" not in progress:
+        if time.monotonic() > deadline:
+            print("[demo] no micro-batch stored yet; see the run in the UI", file=sys.stderr)
+            return 1
+        state = client.dag_run(microbatch.DAG_ID, run_id)["state"]
+        if state not in ("running", "queued"):
+            print(f"[demo] the micro-batch run is {state}; see its task logs in the UI", file=sys.stderr)
+            return 1
+        time.sleep(3)
+        conn = endpoint.connect()
+        try:
+            progress = microbatch.latest_progress(conn, "tormenta") if b"tormenta_batch_metrics" in conn.tables() else None
+        finally:
+            conn.close()
+    print(f"[demo] micro-batches are landing in HBase: {microbatch.describe(progress, None)}", flush=True)
+
+    # One batch window over the same events: whole minutes since the pipeline started.
+    started = dt.datetime.fromisoformat(client.dag_run(microbatch.DAG_ID, run_id)["start_date"])
+    start = started.astimezone(dt.UTC).replace(second=0, microsecond=0)
+    end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    if end <= start:
+        wait = (start + dt.timedelta(minutes=1) - dt.datetime.now(dt.UTC)).total_seconds() + 2
+        print(f"[demo] waiting {wait:.0f}s for the first whole minute of events to close", flush=True)
+        time.sleep(max(0.0, wait))
+        end = start + dt.timedelta(minutes=1)
+    conf = {"window_start": start.strftime("%Y-%m-%dT%H:%MZ"), "window_end": end.strftime("%Y-%m-%dT%H:%MZ")}
+    brun = client.trigger(batch.DAG_ID, conf=conf)["dag_run_id"]
+    print(f"[demo] batch window {conf['window_start']} -> {conf['window_end']}: {brun}", flush=True)
+    final = client.wait_for_run(batch.DAG_ID, brun, timeout=args.timeout,
+                                on_change=lambda r: print(f"[demo] batch run is {r['state']}", flush=True))  # fmt: skip
+    if final["state"] != "success":
+        print(f"[demo] batch run {final['state']}; see its task logs in the UI", file=sys.stderr)
+        return 1
+    w = batch.resolve_window(conf["window_start"], conf["window_end"], dt.datetime.now(dt.UTC))
+    conn = endpoint.connect()
+    try:
+        cmp = batch.compare_social(conn, "tormenta", "tormenta_batch", w.start_ms, w.end_ms)
+    finally:
+        conn.close()
+    print(f"[demo] social comments in the window: micro-batch {cmp['comments']['micro_batch']}, "
+          f"batch {cmp['comments']['batch']}; aggregates agree: {cmp['agree']}")  # fmt: skip
+    print(f"[demo] micro-batch run: {s.airflow_url}/dags/{microbatch.DAG_ID}/runs/{run_id}")
+    print(f"[demo] batch run:       {s.airflow_url}/dags/{batch.DAG_ID}/runs/{brun}")
+    print(f"[demo] stop the pipeline: trigger {microbatch.STOP_DAG_ID} in the UI (or `make down`)")
+    return 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from tormenta.contracts import KINDS, TOPIC_PARTITIONS
     from tormenta.hbase import HBaseEndpoint
@@ -178,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=500)
     p.add_argument("--timeout", type=float, default=600)
     p.set_defaults(func=cmd_smoke)
+
+    p = sub.add_parser("demo", help="start the micro-batch DAG and run one batch window over the same events")
+    p.add_argument("--timeout", type=float, default=600)
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("prepare", help="Kafka topics, HBase tables and reference data (idempotent)")
     p.add_argument("--bootstrap", default=None)

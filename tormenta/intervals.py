@@ -14,9 +14,11 @@ _NUM = r"\d+(?:\.\d+)?"
 TEXT_RE = re.compile(rf"^\s*({_NUM})\s*(ms|milliseconds?|s|seconds?|m|minutes?)\s*$", re.I)
 ISO_RE = re.compile(rf"^P(?:({_NUM})D)?(?:T(?:({_NUM})H)?(?:({_NUM})M)?(?:({_NUM})S)?)?$")
 UNIT_SECONDS = {"ms": 0.001, "millisecond": 0.001, "s": 1.0, "second": 1.0, "m": 60.0, "minute": 60.0}
-# For a JSON-schema "pattern" (the Param form rejects anything else before a run is created).
+# For a JSON-schema "pattern": the Param form refuses other syntax and zero intervals before a
+# run is created; the 0.1 s - 1 h range is checked when the run plans (a clear task error).
 PARAM_PATTERN = (
-    r"^(P(\d+(\.\d+)?D)?(T(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?"
+    r"^(?![P0DTHMS.]*$)(?!0*(\.0*)? ?[a-z]*$)"
+    r"(P(\d+(\.\d+)?D)?(T(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?"
     r"|\d+(\.\d+)?|\d+(\.\d+)? ?(ms|milliseconds?|s|seconds?|m|minutes?))$"
 )
 

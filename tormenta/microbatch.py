@@ -44,13 +44,15 @@ def params() -> dict[str, Any]:
                                       "'real time'): ISO 8601 duration (PT1S, PT10S, PT1M) or seconds (2). "
                                       "0.1 s to 1 h. Triggering again with another value hands over from the "
                                       "running run and restarts the query on the same checkpoint."),
-        "sources": Param(["social", "geo"], type="array", minItems=1, uniqueItems=True,
+        "sources": Param(["social", "geo"], type="array", minItems=1, uniqueItems=True, examples=["social", "geo"],
                          items={"type": "string", "enum": ["social", "geo"]},
                          title="Sources", description="social: politicians' page comments; geo: phones "
                                                       "posting XY positions to the HTTP ingestors."),
         "pages": Param(pages, type="array", minItems=1, uniqueItems=True, items={"type": "string", "enum": pages},
+                       examples=pages,
                        title="Politicians' pages", description="Pages the social ingestors scrape."),
         "hot_pages": Param(["pol-03"], type="array", uniqueItems=True, items={"type": "string", "enum": pages},
+                           examples=pages,
                            title="Hot pages", description="Pages with their own ingestors (a polemic "
                                                           "politician's page gets two)."),
         "ingestors_per_hot_page": Param(2, type="integer", minimum=1, maximum=4,

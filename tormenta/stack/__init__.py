@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psutil
+
 from tormenta import jvm
-from tormenta.settings import Settings, load
+from tormenta.settings import REPO_ROOT, Settings, load
 from tormenta.stack import airflow_setup
 from tormenta.stack.process import ProcessManager
 from tormenta.stack.services import HBaseService, JvmService, KafkaService, ThriftService, port_open
@@ -111,9 +113,62 @@ def up(timeout: float = 300.0) -> dict[str, bool]:
     return started
 
 
+def stop_pipelines(timeout: float = 180.0) -> None:
+    """Stop a running micro-batch pipeline in order (ingestors, drained stream) before Airflow goes.
+
+    Its processes run in their own process groups (so a kill reaches a whole spark-submit), which
+    also means stopping the scheduler alone would not stop them.
+    """
+    from tormenta.contracts import table_name
+    from tormenta.control import ControlPlane
+    from tormenta.hbase import HBaseEndpoint
+
+    s = load()
+    endpoint = HBaseEndpoint(s.bind_host, s.thrift_port, timeout_ms=10_000)
+    try:
+        conn = endpoint.connect()
+        try:
+            namespaces = [t.decode()[: -len("_control")] for t in conn.tables() if t.endswith(b"_control")]
+        finally:
+            conn.close()
+    except Exception:  # noqa: BLE001 - HBase already down: nothing to ask
+        return
+    for ns in namespaces:
+        if table_name("control", ns) != f"{ns}_control":
+            continue
+        control = ControlPlane(endpoint, ns)
+        run_id = control.active_run()
+        if run_id is None or control.state(run_id)["phase"] == "stopped":
+            continue
+        say(f"micro-batch pipeline {ns!r} ({run_id}) is running: stopping it in order first ...")
+        control.request_stop(run_id, "tormenta stack down")
+        deadline = time.monotonic() + timeout
+        while control.state(run_id)["phase"] != "stopped" and time.monotonic() < deadline:
+            time.sleep(2)
+        say(f"  pipeline {ns!r}: {control.state(run_id)['phase']}")
+
+
+def leftover_job_processes() -> list[psutil.Process]:
+    """Ingestor / Spark job processes started from this checkout that are still alive."""
+    marks = (str(REPO_ROOT / "spark_jobs") + "/", "ingestors.runner", "ingestors.fleet")
+    out = []
+    for p in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if any(m in cmd for m in marks) and (str(REPO_ROOT) in cmd or p.info["cwd"] == str(REPO_ROOT)):
+            out.append(p)
+    return out
+
+
 def down(names: list[str] | None = None) -> list[str]:
-    """Stop the processes this stack started (all by default), in reverse start order; keep data."""
+    """Stop the processes this stack started (all by default), in reverse start order; keep data.
+
+    With Airflow going down, a running micro-batch pipeline is stopped in order first, and any
+    job process left over afterwards is terminated (no orphans).
+    """
     pm = manager()
+    if not names or set(AIRFLOW_PROCESSES) & set(names):
+        if pm.running("airflow-scheduler"):
+            stop_pipelines()
     stopped = []
     for name in reversed(ALL_PROCESSES):
         if names and name not in names:
@@ -121,6 +176,13 @@ def down(names: list[str] | None = None) -> list[str]:
         if pm.stop(name, timeout=90 if name == "hbase" else 60):
             say(f"{name}: stopped")
             stopped.append(name)
+        if name == "airflow-api-server":  # the last Airflow process: sweep what tasks left
+            for proc in leftover_job_processes():
+                say(f"terminating leftover job process {proc.pid}: {' '.join(proc.cmdline())[:120]}")
+                proc.terminate()
+            psutil.wait_procs(leftover_job_processes(), timeout=20)
+            for proc in leftover_job_processes():
+                proc.kill()
     return stopped
 
 
