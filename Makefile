@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: up down status logs test test-unit lint install jars smoke browser clean-data help
+.PHONY: up down status logs test test-unit lint install jars smoke browser bench clean-data help
 .DEFAULT_GOAL := help
 
 help:
@@ -14,6 +14,7 @@ help:
 	@echo "make test    - install, then lint + unit + integration + e2e tests (starts the stack if needed)"
 	@echo "make down    - stop the pipelines in order, then what 'make up' started (data is kept)"
 	@echo "make status  - services, pids, health, memory"
+	@echo "make bench   - benchmarks B1-B7 (BENCH_ARGS='--only B1,B3 --runs 5')"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; v=sys.version_info; sys.exit(0 if v >= (3, 11) else "Python 3.11+ is required, found %d.%d" % v[:2])'
@@ -68,6 +69,10 @@ browser:
 test: jars lint browser
 	@echo "[test] unit + integration + e2e (the session fixture starts the stack when it is not up)"
 	$(BIN)/pytest -m "unit or integration or e2e"
+
+bench: jars
+	@echo "[bench] B1-B7 on the local stack (not part of make test; ~1 h with 3 runs each)"
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean-data: down
 	rm -rf var

@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from tormenta import stack  # noqa: E402
 from tormenta.contracts import TABLES, table_name  # noqa: E402
 from tormenta.hbase import HBaseEndpoint  # noqa: E402
+from tormenta.intervals import parse_interval  # noqa: E402
 from tormenta.kafka import TopicSpec, ensure_topics  # noqa: E402
 from tormenta.reference import seed  # noqa: E402
 from tormenta.settings import load  # noqa: E402
@@ -87,8 +88,9 @@ def one_run(args, s) -> dict:
         lat.append(written[c[b"d:batch"].decode()] - int(c[b"d:event_time"]))
     busy = [r for r in results if r["read"]]
     span_s = (max(r["written_at"] for r in busy) - min(r["started_at"] for r in busy)) / 1000
-    interval_ms = 1000 * float(args.interval.split()[0]) if args.interval.split()[-1].startswith("s") else None
-    over = sum(1 for r in busy if interval_ms and r["written_at"] - r["started_at"] > interval_ms)
+    interval_ms = 1000 * parse_interval(args.interval)
+    durations = [r["written_at"] - r["started_at"] for r in busy]
+    over = sum(1 for d in durations if d > interval_ms)
     for logical in TABLES:
         conn.delete_table(table_name(logical, ns), disable=True)
     conn.close()
@@ -97,6 +99,7 @@ def one_run(args, s) -> dict:
         "sustained_eps": len(lat) / span_s if span_s else 0.0,
         "latency_p50_ms": pct(lat, 50), "latency_p99_ms": pct(lat, 99), "latency_max_ms": max(lat),
         "mean_batch_rows": statistics.mean(r["read"] for r in busy),
+        "batch_ms_p50": pct(durations, 50), "batch_ms_min": min(durations),
     }  # fmt: skip
 
 

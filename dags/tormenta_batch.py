@@ -77,6 +77,7 @@ def tormenta_batch():
         job="batch",
         pool=capacity.SPARK_POOL,
         pool_slots=capacity.batch_cores(),
+        meter_namespace="{{ params.namespace }}",
         application_args=[
             "land",
             "--source", "{{ params.source }}",
@@ -97,6 +98,8 @@ def tormenta_batch():
         job="batch",
         pool=capacity.SPARK_POOL,
         pool_slots=capacity.batch_cores(),
+        meter_namespace="{{ params.namespace }}",
+        meter_services=True,
         application_args=[
             "process",
             "--parquet-dir", "{{ ti.xcom_pull(task_ids='window')['parquet_dir'] }}",

@@ -113,6 +113,8 @@ def tormenta_microbatch():
         pool=capacity.SPARK_POOL,
         pool_slots=capacity.stream_cores(),
         checkpoint_root=True,
+        meter_namespace="{{ params.namespace }}",
+        meter_services=True,
         application_args=[
             "--bootstrap", "{{ conn.kafka_default.extra_dejson['bootstrap.servers'] }}",
             "--interval", "{{ params.interval }}",

@@ -126,6 +126,7 @@ def process(spark, args: argparse.Namespace) -> dict:
                         topics=topics_for(args.source_namespace))  # fmt: skip
     return {"step": "process", "label": res.label, "read": res.read, "good": res.good, "dead": res.dead,
             "dead_by_reason": res.dead_by_reason, "by_kind": res.by_kind, "latency_ms": res.latency_ms,
+            "latency_hist": res.latency_hist,
             "min_event_time": res.min_event_time, "max_event_time": res.max_event_time,
             "started_at": res.started_at, "written_at": res.written_at,
             "input_parts": df.rdd.getNumPartitions()}  # fmt: skip

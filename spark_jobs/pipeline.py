@@ -12,7 +12,6 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -26,6 +25,7 @@ from spark_jobs.hbase_sink import (
 )
 from spark_jobs.transforms.social import add_comment_features
 from spark_jobs.transforms.validate import kafka_records, parse_and_validate, split_duplicates, union_all
+from tormenta import latency
 from tormenta.contracts import BY_TOPIC, GEO, SOCIAL, EventKind
 from tormenta.hbase import put_rows
 from tormenta.reference import ReferenceCache
@@ -46,6 +46,7 @@ class BatchResult:
     started_at: int = 0
     written_at: int = 0
     latency_ms: dict[str, float] = field(default_factory=dict)
+    latency_hist: list[int] = field(default_factory=list)  # tormenta.latency buckets
 
     def balanced(self) -> bool:
         """Every record read is either stored once or dead-lettered with a reason."""
@@ -71,6 +72,7 @@ def process_batch(
     *,
     geo_partitions: int = 4,
     metrics_query: str | None = None,
+    metrics_run: str | None = None,
     topics: dict[str, EventKind] | None = None,
 ) -> BatchResult:
     """Process one batch of Kafka source rows (columns of the Kafka source) into HBase."""
@@ -141,11 +143,13 @@ def process_batch(
         result.written_at = int(time.time() * 1000)
         if event_times:
             result.min_event_time, result.max_event_time = min(event_times), max(event_times)
-            result.latency_ms = _percentiles([result.written_at - t for t in event_times])
+            latencies = [result.written_at - t for t in event_times]
+            result.latency_ms = _percentiles(latencies)
+            result.latency_hist = latency.histogram(latencies)
     finally:
         records.unpersist()
     if metrics_query:
-        write_metrics(ctx, metrics_query, result)
+        write_metrics(ctx, metrics_query, result, run_id=metrics_run)
     if not result.balanced():
         raise RuntimeError(f"batch {ctx.label}: read {result.read} != good {result.good} + dead {result.dead}")
     return result
@@ -155,13 +159,20 @@ def metrics_row_key(query: str, seq: int) -> bytes:
     return f"{query}|{seq:015d}".encode()
 
 
-def write_metrics(ctx: BatchContext, query: str, result: BatchResult, extra: dict[str, Any] | None = None) -> None:
-    """One row per batch in ``tormenta_batch_metrics``. Retry: overwrites that batch's row."""
+def run_metrics_row_key(run_id: str, seq: int) -> bytes:
+    return f"run|{run_id}|{seq:015d}".encode()
+
+
+def write_metrics(ctx: BatchContext, query: str, result: BatchResult, run_id: str | None = None) -> None:
+    """One row per batch in ``<ns>_batch_metrics`` (``<query>|<seq>``) and, for a batch of an
+    Airflow run, the same under ``run|<run id>|<seq>`` so a run's batches are one prefix scan.
+    Retry: overwrites that batch's rows."""
     cells = {b"d:result": json.dumps(asdict(result), sort_keys=True).encode()}
-    for k, v in (extra or {}).items():
-        cells[f"d:{k}".encode()] = v if isinstance(v, bytes) else str(v).encode()
+    rows = [(metrics_row_key(query, ctx.seq), cells, None)]
+    if run_id:
+        rows.append((run_metrics_row_key(run_id, ctx.seq), cells, None))
     conn = ctx.endpoint.connect()
     try:
-        put_rows(conn, ctx.t("batch_metrics"), [(metrics_row_key(query, ctx.seq), cells, None)])
+        put_rows(conn, ctx.t("batch_metrics"), rows)
     finally:
         conn.close()

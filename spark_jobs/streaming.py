@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                            namespace=args.namespace)  # fmt: skip
         t0 = time.monotonic()
         res = process_batch(df, ctx, refs, geo_partitions=args.geo_partitions,
-                            metrics_query=args.query_name, topics=args.topics)
+                            metrics_query=args.query_name, metrics_run=args.control_run, topics=args.topics)
         # One JSON line per batch on stdout: what supervisors, tests and the bench read.
         print(json.dumps({"batch": batch_id, "label": res.label, "read": res.read, "good": res.good,
                           "dead": res.dead, "dead_by_reason": res.dead_by_reason,

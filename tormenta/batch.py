@@ -134,6 +134,7 @@ def run_record(window: Window, run_id: str, land: dict, process: dict, parts: in
         "dead": process.get("dead"),
         "dead_by_reason": process.get("dead_by_reason"),
         "latency_ms": process.get("latency_ms"),
+        "latency_hist": process.get("latency_hist"),
         "min_event_time": process.get("min_event_time"),
         "max_event_time": process.get("max_event_time"),
         "process_started_at": started,

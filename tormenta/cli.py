@@ -72,8 +72,9 @@ def _print_status() -> bool:
 
 def cmd_jars(args: argparse.Namespace) -> int:
     jvm.ensure_all(force=args.force)
-    for name in jvm.COMPONENTS:
-        print(f"{name:<6} {len(jvm.jar_paths(name)):>4} jars  {jvm.jars_dir(name)}")
+    for name, component in jvm.COMPONENTS.items():
+        if jvm.is_resolved(name) or not component.on_demand:
+            print(f"{name:<6} {len(jvm.jar_paths(name)):>4} jars  {jvm.jars_dir(name)}")
     return 0
 
 

@@ -147,6 +147,8 @@ TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "batch_metrics": {"d": {"max_versions": 1}},
     # one row per batch-archetype run, row "<window label>|<run id>": d:doc = JSON record
     "batch_runs": {"d": {"max_versions": 1}},
+    # CPU-seconds and peak memory of a run's processes, row "<dag>|<run>|<component>|<try>"
+    "run_resources": {"d": {"max_versions": 1}},
     # control plane of a running pipeline (stop requests, who stopped), row "<pipeline>"
     "control": {"c": {"max_versions": 1}},
 }

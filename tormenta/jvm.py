@@ -32,6 +32,8 @@ class Component:
     name: str
     # Only these artifacts are copied (None: the whole runtime tree).
     include_artifact_ids: tuple[str, ...] | None = None
+    # Resolved when first needed (benchmark tools), not by `tormenta jars`.
+    on_demand: bool = False
 
 
 COMPONENTS: dict[str, Component] = {
@@ -47,6 +49,8 @@ COMPONENTS: dict[str, Component] = {
             "commons-pool2",
         ),
     ),
+    # HBase's PerformanceEvaluation for bench/ (B3).
+    "bench": Component("bench", ("hbase-mapreduce",), on_demand=True),
 }
 
 
@@ -177,8 +181,9 @@ def ensure_jars(name: str, *, force: bool = False) -> Path:
 
 def ensure_all(force: bool = False) -> None:
     check_java()
-    for name in COMPONENTS:
-        ensure_jars(name, force=force)
+    for name, component in COMPONENTS.items():
+        if not component.on_demand:
+            ensure_jars(name, force=force)
 
 
 def jar_paths(name: str) -> list[Path]:

@@ -14,7 +14,8 @@ def _cfg(s):
     return cfg
 
 
-def test_config_is_safe_by_default(s):
+def test_config_is_safe_by_default(s, monkeypatch):
+    monkeypatch.delenv("TORMENTA_TASK_TOKEN_SECONDS", raising=False)  # the tests' 60 s, not the default
     cfg = _cfg(s)
     assert cfg["core"]["load_examples"] == "False"
     assert cfg["core"]["simple_auth_manager_all_admins"] == "False"
@@ -54,3 +55,13 @@ def test_connections_point_at_the_local_stack(s):
 
 def test_scheduler_does_not_serve_logs_on_all_interfaces(s):
     assert "--skip-serve-logs" in airflow_setup.process_commands(s)["airflow-scheduler"]
+
+
+def test_task_token_lifetime_can_be_shortened_for_the_proof_but_not_below_a_minute(s, monkeypatch):
+    from tormenta.stack import airflow_setup
+
+    monkeypatch.setenv("TORMENTA_TASK_TOKEN_SECONDS", "60")
+    assert _cfg(s)["execution_api"]["jwt_expiration_time"] == "60"
+    monkeypatch.setenv("TORMENTA_TASK_TOKEN_SECONDS", "5")
+    with pytest.raises(ValueError, match=">= 60"):
+        airflow_setup.task_token_seconds()

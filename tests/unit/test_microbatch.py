@@ -241,3 +241,18 @@ def test_describe_freshness():
     assert d == {"last_batch": "s1", "written_s_ago": 1.0, "newest_event_age_s": 4.0, "rows": 5, "dead": 0,
                  "p50_ms": 1200.0, "lag": 3}  # fmt: skip
     assert microbatch.describe(None, None) == {"batches": 0, "lag": None}
+
+
+def test_spark_job_operator_builds_its_command_after_the_arguments_are_final(monkeypatch):
+    from types import SimpleNamespace
+
+    from tormenta.providers.spark import SparkJobOperator
+
+    op = SparkJobOperator(task_id="stream", job="streaming", jars="a.jar", checkpoint_root=True,
+                          meter_namespace="ns", pool_slots=2, application_args=["--bootstrap", "b"])  # fmt: skip
+    monkeypatch.setattr(SparkJobOperator, "_get_hook", lambda self: SimpleNamespace(
+        args=list(self.application_args), _connection={"master": "local[*]"}))  # fmt: skip
+    op.prepare({"dag": SimpleNamespace(dag_id="d"), "run_id": "r", "ti": SimpleNamespace(try_number=3)})
+    assert "--checkpoint-root" in op._hook.args  # the hook saw the final argument list
+    assert op._hook.meter == {"component": "spark:stream", "services": False, "namespace": "ns",
+                              "dag_id": "d", "run_id": "r", "try_number": 3}  # fmt: skip

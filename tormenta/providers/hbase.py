@@ -24,7 +24,11 @@ class HBaseHook(BaseHook):
         self.hbase_conn_id = hbase_conn_id
 
     def endpoint(self) -> HBaseEndpoint:
-        conn = self.get_connection(self.hbase_conn_id)
+        return self.endpoint_from(self.get_connection(self.hbase_conn_id))
+
+    @staticmethod
+    def endpoint_from(conn) -> HBaseEndpoint:
+        """An Airflow connection (task SDK's or the core model, e.g. in the API server) -> endpoint."""
         extra = conn.extra_dejson
         return HBaseEndpoint(
             host=conn.host or "127.0.0.1",

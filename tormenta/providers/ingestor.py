@@ -93,6 +93,9 @@ class IngestorOperator(BaseOperator):
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                       start_new_session=True, env=env, cwd=str(REPO_ROOT))  # fmt: skip
+        from tormenta import resources
+
+        meter = resources.ResourceMeter(f"ingestor:{name}", pgid=self._proc.pid).start()
         report: dict[str, Any] = {}
         reader = threading.Thread(target=self._pump, args=(self._proc, report), daemon=True)
         reader.start()
@@ -114,6 +117,12 @@ class IngestorOperator(BaseOperator):
                     break
         rc = self._proc.wait()
         reader.join(10)
+        usage = meter.stop()
+        try:
+            resources.store(control.endpoint, self.namespace, context["dag"].dag_id, run_id,
+                            context["ti"].try_number, usage)  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - measuring must never fail the ingestor
+            self.log.warning("could not store resource usage: %s", exc)
         outcome = {"name": name, "rc": rc, "report": report.get("last"), "stop": stop_reason}
         if stop_reason or rc == 0:
             control.mark_stopped(run_id, name, outcome)

@@ -25,9 +25,33 @@ class ProcessGroupSparkSubmitHook(SparkSubmitHook):
     SIGTERM first (Spark's shutdown hooks run), SIGKILL after a grace period.
     """
 
+    meter: dict[str, Any] | None = None  # set by SparkJobOperator: where to store resource usage
+
     def submit(self, application: str = "", **kwargs: Any) -> str | None:
         kwargs.setdefault("start_new_session", True)
         return super().submit(application, **kwargs)
+
+    def _process_spark_submit_log(self, itr) -> None:
+        """Runs while spark-submit runs (right after it started): measure its process group."""
+        if not self.meter or self._submit_sp is None:
+            return super()._process_spark_submit_log(itr)
+        from tormenta import resources
+
+        m = self.meter
+        meter = resources.ResourceMeter(m["component"], pgid=self._submit_sp.pid,
+                                        services=resources.local_service_pids() if m["services"] else None).start()  # fmt: skip
+        try:
+            return super()._process_spark_submit_log(itr)
+        finally:
+            usage = meter.stop()
+            self.log.info("resources of %s: %s", m["component"], usage.as_dict())
+            try:
+                from tormenta.providers.hbase import HBaseHook
+
+                resources.store(HBaseHook().endpoint(), m["namespace"], m["dag_id"], m["run_id"], m["try_number"],
+                                usage)  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - measuring must never fail the job
+                self.log.warning("could not store resource usage: %s", exc)
 
     def on_kill(self) -> None:
         proc = self._submit_sp
@@ -59,9 +83,15 @@ class SparkJobOperator(SparkSubmitOperator):
     * Spark's cores come from the task's pool slots: a ``local[*]`` master becomes
       ``local[<pool_slots>]``; on a cluster master, ``--total-executor-cores`` is set to them.
     * ``checkpoint_root=True`` appends ``--checkpoint-root <TORMENTA_HOME>/checkpoints``.
+    * ``meter_namespace``: CPU-seconds and peak memory of the spark-submit process group (and,
+      with ``meter_services``, the HBase servers' CPU during the job) go to
+      ``<meter_namespace>_run_resources`` as component ``spark:<task_id>``.
     """
 
+    template_fields = (*SparkSubmitOperator.template_fields, "meter_namespace")
+
     def __init__(self, *, job: str, conf: dict[str, Any] | None = None, checkpoint_root: bool = False,
+                 meter_namespace: str | None = None, meter_services: bool = False,
                  **kwargs: Any) -> None:  # fmt: skip
         if not job.isidentifier():
             raise ValueError(f"job must be a module name in spark_jobs/, got {job!r}")
@@ -71,6 +101,8 @@ class SparkJobOperator(SparkSubmitOperator):
         env.update(kwargs.pop("env_vars", None) or {})
         super().__init__(conf={**DEFAULT_CONF, **(conf or {})}, env_vars=env, **kwargs)
         self.checkpoint_root = checkpoint_root
+        self.meter_namespace = meter_namespace
+        self.meter_services = meter_services
 
     def _get_hook(self) -> SparkSubmitHook:
         hook = super()._get_hook()
@@ -85,6 +117,11 @@ class SparkJobOperator(SparkSubmitOperator):
         return hook
 
     def execute(self, context: Any) -> None:
+        self.prepare(context)
+        return super().execute(context)
+
+    def prepare(self, context: Any) -> None:
+        """Jars, checkpoint root and resource metering, before the provider builds its command."""
         if not self.jars:
             from tormenta import jvm
 
@@ -92,4 +129,10 @@ class SparkJobOperator(SparkSubmitOperator):
         if self.checkpoint_root and "--checkpoint-root" not in (self.application_args or []):
             self.application_args = [*(self.application_args or []), "--checkpoint-root",
                                      str(load().home / "checkpoints")]  # fmt: skip
-        return super().execute(context)
+        if self.meter_namespace:
+            hook = self._hook = self._hook or self._get_hook()  # built after the arguments are final
+            hook.meter = {
+                "component": f"spark:{self.task_id}", "services": self.meter_services,
+                "namespace": self.meter_namespace, "dag_id": context["dag"].dag_id,
+                "run_id": context["run_id"], "try_number": context["ti"].try_number,
+            }  # fmt: skip

@@ -1,0 +1,100 @@
+"""B3: HBase sink rows/s (batched puts through Thrift) vs HBase's PerformanceEvaluation
+(sequentialWrite, native client, same server) vs one Thrift put per row.
+
+Rows carry what a stored social comment carries: 13 cells, ~420 bytes of values. PE writes one
+cell per row; it runs with ``--valueSize`` equal to our bytes per row, so both move the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bench.common import Figure, Stopwatch, run_java, settings, tag
+
+
+def rows(n: int, offset: int = 0):
+    from tormenta.contracts import event_row_key
+
+    for i in range(offset, offset + n):
+        eid = f"pol-03-c{i:012d}"
+        cells = {
+            b"d:event_time": b"1795700000000", b"d:sent_at": b"1795700000001", b"d:source": b"bench/0of1",
+            b"d:kafka": f"bench:0:{i}".encode(), b"d:batch": b"s0001000000001", b"d:page_id": b"pol-03",
+            b"d:post_id": b"pol-03-p00000001", b"d:author": b"user0042",
+            b"d:text": b"el gobierno propuesta ley votar pueblo bueno corrupto mentira gracias apoyo escandalo",
+            b"d:lang": b"es", b"d:politician": b"Politician 3", b"d:party": b"Party B", b"d:mentions": b"1",
+        }  # fmt: skip
+        yield event_row_key(eid), cells, 1795700000000 + i
+
+
+def row_bytes() -> int:
+    key, cells, _ = next(rows(1))
+    return len(key) + sum(len(k) + len(v) for k, v in cells.items())
+
+
+def batched(conn, table: str, n: int) -> float:
+    from tormenta.hbase import put_rows
+
+    with Stopwatch() as sw:
+        put_rows(conn, table, rows(n), 1000)
+    return n / sw.seconds
+
+
+def one_by_one(conn, table: str, n: int) -> float:
+    t = conn.table(table)
+    with Stopwatch() as sw:
+        for key, cells, ts in rows(n, offset=10_000_000):
+            t.put(key, cells, timestamp=ts)
+    return n / sw.seconds
+
+
+def performance_evaluation(n: int, value_size: int, table: str) -> float:
+    from tormenta import jvm
+
+    s = settings()
+    jvm.ensure_jars("bench")
+    out = run_java(
+        "org.apache.hadoop.hbase.PerformanceEvaluation",
+        ["--nomapred", f"--rows={n}", f"--valueSize={value_size}", f"--table={table}", "--autoFlush=false",
+         "sequentialWrite", "1"],
+        ("bench", "hbase"), heap="768m",
+        extra_jvm=[f"-Dhbase.zookeeper.quorum={s.bind_host}", f"-Dhbase.zookeeper.property.clientPort={s.zookeeper_port}",
+                   "-Dlog4j2.level=INFO"],
+    )  # fmt: skip
+    text = out
+    m = re.search(r"Summary of timings \(ms\): \[(\d+)\]", text) or re.search(r"in (\d+)ms at offset", text)
+    if not m:
+        raise RuntimeError(f"unexpected PerformanceEvaluation output:\n{text[-1500:]}")
+    return n / (int(m.group(1)) / 1000)
+
+
+def run(runs: int, n: int) -> list[Figure]:
+    from tormenta.hbase import HBaseEndpoint, ensure_table
+
+    s = settings()
+    size = row_bytes()
+    f_ours = Figure("B3", "HBase sink: batched Thrift puts (1000/batch)", "rows/s")
+    f_one = Figure("B3", "one Thrift put per row", "rows/s")
+    f_pe = Figure("B3", "HBase PerformanceEvaluation sequentialWrite", "rows/s")
+    r_pe = Figure("B3", "sink / PerformanceEvaluation", "ratio", target=">= 0.50")
+    r_one = Figure("B3", "sink / one put per row", "ratio", target=">= 10")
+    for i in range(runs):
+        t = tag()
+        conn = HBaseEndpoint(s.bind_host, s.thrift_port).connect()
+        try:
+            table = f"bench_b3_{t}"
+            ensure_table(conn, table, {"d": {"max_versions": 1}})
+            ours = batched(conn, table, n)
+            one = one_by_one(conn, table, max(1000, n // 20))
+        finally:
+            conn.close()
+        pe = performance_evaluation(n, size, f"bench_pe_{t}")
+        f_ours.values.append(round(ours, 1))
+        f_one.values.append(round(one, 1))
+        f_pe.values.append(round(pe, 1))
+        r_pe.values.append(round(ours / pe, 3))
+        r_one.values.append(round(ours / one, 2))
+        print(f"  B3 run {i + 1}: batched {ours:,.0f}/s, one-by-one {one:,.0f}/s, PE {pe:,.0f}/s", flush=True)
+    for f in (f_ours, f_one, f_pe):
+        f.note = f"{n:,} rows (one-by-one: {max(1000, n // 20):,}), ~{size} bytes per row"
+    return [f_ours, f_one, f_pe, r_pe, r_one]

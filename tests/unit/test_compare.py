@@ -1,0 +1,88 @@
+"""Latency histograms, resource aggregation, charts and the comparison page (no services)."""
+
+from __future__ import annotations
+
+import re
+import xml.dom.minidom
+
+import pytest
+
+from tormenta import charts, latency
+from tormenta.compare_page import render
+
+pytestmark = pytest.mark.unit
+
+
+def test_histogram_buckets_and_percentiles():
+    values = [10] * 50 + [1_200] * 45 + [40_000] * 5
+    h = latency.histogram(values)
+    assert sum(h) == 100
+    assert h[0] == 50  # <50 ms
+    assert latency.label(7) == "1s-1.5s" and h[7] == 45
+    assert latency.percentile(h, 50) <= 50
+    assert 1_000 <= latency.percentile(h, 95) <= 1_500
+    assert 30_000 <= latency.percentile(h, 99) <= 45_000
+    assert latency.percentile([0] * len(h), 50) is None
+    assert latency.merge([h, h]) == [2 * n for n in h]
+
+
+def test_histogram_edges_are_increasing_and_labels_cover_every_bucket():
+    assert list(latency.EDGES_MS) == sorted(set(latency.EDGES_MS))
+    labels = [latency.label(i) for i in range(len(latency.EDGES_MS) + 1)]
+    assert labels[0] == "<50ms" and labels[-1] == ">2d" and len(set(labels)) == len(labels)
+
+
+def well_formed(svg: str) -> None:
+    xml.dom.minidom.parseString(svg)  # raises on broken markup
+
+
+def test_charts_are_well_formed_svg_and_escape_names():
+    labels = [latency.label(i) for i in range(len(latency.EDGES_MS) + 1)]
+    h1 = latency.histogram([300, 800, 900, 1_100])
+    h2 = latency.histogram([3_600_000, 5_000_000])
+    svg = charts.latency_histogram(labels, {"micro-batch": h1, "batch": h2})
+    well_formed(svg)
+    assert svg.count("<rect") >= 4
+    fresh = charts.freshness({"micro-batch": [(1_000, 1.2), (3_000, 0.8)], "batch": [(90_000, 7_200.0)]},
+                             {"micro-batch": 0, "batch": 0})  # fmt: skip
+    well_formed(fresh)
+    assert fresh.count("<circle") == 3
+    bars = charts.grouped_bars({"micro-batch": {"<spark>": 12.5}, "batch": {"<spark>": 3.0}}, "CPU-s", "CPU")
+    well_formed(bars)
+    assert "&lt;spark&gt;" in bars and "<spark>" not in bars
+    well_formed(charts.latency_histogram(labels, {}))
+
+
+def stats(mode, **kw):
+    base = {"mode": mode, "dag_id": "tormenta_microbatch" if mode == "micro-batch" else "tormenta_batch",
+            "run_id": f"{mode}-run", "state": "success", "namespace": "tormenta", "interval": "PT1S",
+            "window": None, "start_ms": 1_000_000, "end_ms": 2_000_000, "read": 10, "good": 9, "dead": 1,
+            "dead_by_reason": {"invalid_json": 1}, "throughput_eps": 5.0, "latency_hist": latency.histogram([900] * 9),
+            "latency_ms": {"p50": 900.0, "p95": 900.0, "p99": 900.0}, "freshness": [(1_500_000, 1.0)],
+            "resources": {"spark": {"cpu_seconds": 4.0, "peak_rss_mb": 900.0}}, "batches": 3}  # fmt: skip
+    return {**base, **kw}
+
+
+def test_page_shows_both_runs_numbers_charts_and_agreement():
+    data = {
+        "micro_batch": stats("micro-batch"),
+        "batch": stats("batch", window={"start": "2026-11-26T14:00:00+00:00", "end": "2026-11-26T15:00:00+00:00",
+                                        "start_ms": 0, "end_ms": 1}, run_id="b<script>"),  # fmt: skip
+        "agreement": {"status": "agree", "rows": 12, "comments": {"micro_batch": 9, "batch": 9}, "differences": {},
+                      "note": "n"},  # fmt: skip
+        "latency_buckets": [latency.label(i) for i in range(len(latency.EDGES_MS) + 1)],
+    }
+    runs = {"micro_batch": [{"run_id": "micro-batch-run", "state": "running"}], "batch": []}
+    html = render(data, runs, "http://127.0.0.1:8080", "micro-batch-run", "b<script>")
+    assert "How to read this page" in html
+    assert html.count("<svg") == 4
+    assert "<script>" not in html  # run ids are escaped
+    assert 'class="agree">agree' in html
+    assert "invalid_json" in html and "2026-11-26T14:00:00+00:00" in html
+    assert re.search(r"latency p50</th><td class=\"num\">900 ms", html)
+
+
+def test_freshness_axis_labels_are_short_and_distinct():
+    svg = charts.freshness({"batch": [(0, 5.0), (60_000, 200_000.0)]}, {"batch": 0})
+    labels = re.findall(r'text-anchor="end"[^>]*>([^<]+)<', svg)
+    assert labels == ["1 s", "10 s", "2 min", "17 min", "2.8 h", "1.2 d", "11.6 d"]

@@ -1,0 +1,180 @@
+"""Batch vs micro-batch: the numbers of one run of each, side by side (used by the plugin page).
+
+Everything is read from HBase, where the runs left it:
+
+* micro-batch run: its batches under ``run|<run id>|`` in ``<ns>_batch_metrics``;
+* batch run: its record in ``<ns>_batch_runs``;
+* both: CPU-seconds and peak memory per component in ``<ns>_run_resources``;
+* agreement: the batch window's aggregates against the micro-batch ones for the same minutes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from tormenta import latency, resources
+from tormenta.batch import compare_social
+from tormenta.contracts import table_name
+
+MAX_BATCHES = 50_000  # a day at 2 s; older batches of a longer run are not read
+MAX_POINTS = 400  # freshness points drawn per run
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    dag_id: str
+    run_id: str
+    state: str
+    start_ms: int | None
+    end_ms: int | None
+    conf: dict[str, Any]
+
+
+def _percentiles(hist: list[int]) -> dict[str, float | None]:
+    return {f"p{p}": latency.percentile(hist, p) for p in (50, 95, 99)}
+
+
+def _merge_counts(dicts: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in dicts:
+        for k, v in (d or {}).items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
+
+
+def _downsample(points: list[tuple[int, float]], n: int = MAX_POINTS) -> list[tuple[int, float]]:
+    if len(points) <= n:
+        return points
+    step = len(points) / n
+    return [points[int(i * step)] for i in range(n)] + [points[-1]]
+
+
+def component_usage(conn, namespace: str, run: RunInfo) -> dict[str, dict[str, float]]:
+    """ingestors / spark / HBase writes: CPU-seconds and peak memory of the run's processes."""
+    raw = resources.load(conn, namespace, run.dag_id, run.run_id)
+    out: dict[str, dict[str, float]] = {}
+
+    def add(name: str, cpu: float, mem: float, peak_sum: bool = False) -> None:
+        acc = out.setdefault(name, {"cpu_seconds": 0.0, "peak_rss_mb": 0.0})
+        acc["cpu_seconds"] = round(acc["cpu_seconds"] + cpu, 2)
+        # ingestors run side by side: their peaks add up; tries of one component do not
+        acc["peak_rss_mb"] = round(acc["peak_rss_mb"] + mem if peak_sum else max(acc["peak_rss_mb"], mem), 1)
+
+    for comp, u in sorted(raw.items()):
+        if comp.startswith("ingestor:"):
+            add("ingestors", u["cpu_seconds"], u["peak_rss_mb"], peak_sum=True)
+        elif comp.startswith("spark:"):
+            add("spark", u["cpu_seconds"], u["peak_rss_mb"], peak_sum=True)
+        services = u.get("services_cpu_seconds") or {}
+        if services:
+            add("hbase writes", sum(services.values()), u.get("services_peak_rss_mb", 0.0))
+    return out
+
+
+def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
+    ns = run.conf.get("namespace", "tormenta")
+    table = conn.table(table_name("batch_metrics", ns))
+    results = []
+    for _key, cells in table.scan(row_prefix=f"run|{run.run_id}|".encode(), columns=[b"d:result"], limit=MAX_BATCHES):
+        results.append(json.loads(cells[b"d:result"]))
+    hist = latency.merge(r.get("latency_hist") or [] for r in results)
+    good = sum(r["good"] for r in results)
+    first = min((r["started_at"] for r in results), default=None)
+    last = max((r["written_at"] for r in results), default=None)
+    freshness = [(r["written_at"], (r["written_at"] - r["max_event_time"]) / 1000) for r in results if r.get("max_event_time")]
+    busy_s = sum((r["written_at"] - r["started_at"]) / 1000 for r in results)
+    span_s = ((last or 0) - (run.start_ms or first or 0)) / 1000 if last else 0
+    return {
+        "mode": "micro-batch",
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "state": run.state,
+        "namespace": ns,
+        "interval": run.conf.get("interval", "PT1S"),
+        "window": None,
+        "start_ms": run.start_ms,
+        "end_ms": run.end_ms,
+        "batches": len(results),
+        "batches_with_records": sum(1 for r in results if r["read"]),
+        "read": sum(r["read"] for r in results),
+        "good": good,
+        "dead": sum(r["dead"] for r in results),
+        "dead_by_reason": _merge_counts([r.get("dead_by_reason", {}) for r in results]),
+        "throughput_eps": round(good / span_s, 1) if span_s > 0 else None,
+        "busy_fraction": round(busy_s / span_s, 3) if span_s > 0 else None,
+        "latency_hist": hist,
+        "latency_ms": _percentiles(hist),
+        "freshness": _downsample(sorted(freshness)),
+        "resources": component_usage(conn, ns, run),
+        "truncated": len(results) >= MAX_BATCHES,
+    }
+
+
+def batch_stats(conn, run: RunInfo) -> dict[str, Any]:
+    ns = run.conf.get("namespace", "tormenta_batch")
+    table_ = table_name("batch_runs", ns)
+    record = None
+    if table_.encode() in conn.tables():
+        for key, cells in conn.table(table_).scan(columns=[b"d:doc"]):
+            if key.decode().split("|", 1)[1] == run.run_id:
+                record = json.loads(cells[b"d:doc"])
+    base = {"mode": "batch", "dag_id": run.dag_id, "run_id": run.run_id, "state": run.state, "namespace": ns,
+            "start_ms": run.start_ms, "end_ms": run.end_ms, "interval": None}  # fmt: skip
+    if record is None:
+        return {**base, "window": None, "read": 0, "good": 0, "dead": 0, "dead_by_reason": {}, "latency_hist": [],
+                "latency_ms": {}, "freshness": [], "resources": component_usage(conn, ns, run),
+                "throughput_eps": None, "missing": "no run record yet (the run has not reached its record task)"}  # fmt: skip
+    hist = record.get("latency_hist") or []
+    seconds = record.get("process_seconds") or 0
+    written = record.get("process_written_at")
+    freshness = [(written, (written - record["max_event_time"]) / 1000)] if written and record.get("max_event_time") else []
+    return {
+        **base,
+        "window": record["window"],
+        "source_namespace": run.conf.get("source_namespace", "tormenta"),
+        "parts": record.get("parts"),
+        "read": record.get("read") or 0,
+        "good": record.get("good") or 0,
+        "dead": record.get("dead") or 0,
+        "dead_by_reason": record.get("dead_by_reason") or {},
+        "throughput_eps": round((record.get("good") or 0) / seconds, 1) if seconds else None,
+        "land_seconds": record.get("land_seconds"),
+        "process_seconds": seconds,
+        "latency_hist": hist,
+        "latency_ms": {k: record.get("latency_ms", {}).get(k) for k in ("p50", "p95", "p99")} if record.get("latency_ms")
+        else _percentiles(hist),
+        "freshness": freshness,
+        "resources": component_usage(conn, ns, run),
+    }  # fmt: skip
+
+
+def agreement(conn, micro: dict[str, Any] | None, batch: dict[str, Any] | None) -> dict[str, Any]:
+    """Do both paths agree on the batch window's social aggregates?"""
+    if not micro or not batch or not batch.get("window"):
+        return {"status": "n/a", "why": "needs a batch run with a window and a micro-batch run"}
+    if batch.get("source_namespace") != micro["namespace"]:
+        return {"status": "n/a", "why": f"the batch read namespace {batch.get('source_namespace')!r}, "
+                                        f"the micro-batch run wrote {micro['namespace']!r}: not the same events"}  # fmt: skip
+    w = batch["window"]
+    res = compare_social(conn, micro["namespace"], batch["namespace"], w["start_ms"], w["end_ms"])
+    if res["agree"] is None:
+        return {"status": "n/a", "why": "no aggregates in the window on either side", **res}
+    diffs = res["differences"]
+    return {
+        "status": "agree" if res["agree"] else "differ",
+        "rows": res["rows"],
+        "comments": res["comments"],
+        "differences": dict(list(diffs.items())[:50]),
+        "differences_total": len(diffs),
+        "note": "micro-batch sums include every micro-batch that wrote into the window's minutes, "
+                "also from runs other than the one selected",
+    }  # fmt: skip
+
+
+def compare(conn, micro: RunInfo | None, batch: RunInfo | None) -> dict[str, Any]:
+    m = microbatch_stats(conn, micro) if micro else None
+    b = batch_stats(conn, batch) if batch else None
+    return {"micro_batch": m, "batch": b, "agreement": agreement(conn, m, b), "latency_buckets": [
+        latency.label(i) for i in range(len(latency.EDGES_MS) + 1)]}  # fmt: skip
