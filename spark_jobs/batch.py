@@ -9,8 +9,8 @@
 
 ``land`` takes the window's records — from Kafka by record timestamp (the events the streaming
 path received, Kafka being the archive) or from a file a source client dumped into the landing
-folder — keeps them raw (JSON lines) and as Parquet split into ``--parts`` files by
-(topic, partition, offset) ranges. ``process`` reads those parts in parallel and calls the very
+folder — keeps them raw (JSON lines) and as Parquet split into ``--parts`` files by entity
+(topic, Kafka key), each in Kafka order. ``process`` reads those parts in parallel and calls the very
 ``process_batch`` the streaming job calls, with the window as the batch: same validation, dead
 letters, dedupe, enrichment, rules and idempotent writes. Re-running a window rewrites the
 same cells with the same timestamps, so HBase ends up identical.
@@ -97,11 +97,9 @@ def land(spark, args: argparse.Namespace) -> dict:
         df = raw.select("topic", "partition", "offset", F.col("key").cast("binary").alias("key"),
                         F.col("value").cast("binary").alias("value"),
                         (F.col("timestamp") / 1000).cast("timestamp").alias("timestamp"))  # fmt: skip
-    # The big file split into N parts by ranges of (topic, partition, offset): deterministic,
-    # and each Kafka partition's order is kept inside a part.
-    parts = df.repartitionByRange(args.parts, "topic", "partition", "offset").sortWithinPartitions(
-        "topic", "partition", "offset"
-    )
+    # The big file split into N parts by entity (the Kafka key): deterministic, every entity's
+    # records in one part, in Kafka order.
+    parts = df.repartition(args.parts, "topic", "key").sortWithinPartitions("topic", "partition", "offset")
     parts.write.mode("overwrite").parquet(args.parquet_dir)
     written = spark.read.parquet(args.parquet_dir)
     return {"step": "land", "rows": written.count(), "parts": written.rdd.getNumPartitions()}
@@ -120,9 +118,12 @@ def process(spark, args: argparse.Namespace) -> dict:
         seed(conn, namespace=args.namespace)  # tables + reference data; idempotent
     finally:
         conn.close()
+    # Parts by entity (Kafka key), each in Kafka order: every copy of an event and every position
+    # of a device fall in one part, which is what the per-partition rules need.
     df = spark.read.parquet(args.parquet_dir)
+    df = df.repartition(args.parts, "topic", "key").sortWithinPartitions("topic", "partition", "offset")
     ctx = BatchContext(label=args.label, seq=args.seq, endpoint=endpoint, namespace=args.namespace)
-    res = process_batch(df, ctx, ReferenceCache(endpoint, namespace=args.namespace), geo_partitions=args.parts,
+    res = process_batch(df, ctx, ReferenceCache(endpoint, namespace=args.namespace),
                         topics=topics_for(args.source_namespace))  # fmt: skip
     return {"step": "process", "label": res.label, "read": res.read, "good": res.good, "dead": res.dead,
             "dead_by_reason": res.dead_by_reason, "by_kind": res.by_kind, "latency_ms": res.latency_ms,

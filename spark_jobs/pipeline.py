@@ -1,9 +1,12 @@
 """One batch of Kafka records through the business rules into HBase.
 
 ``process_batch`` is the whole processing of a micro-batch (called from ``foreachBatch``) and,
-with a window label instead of a batch id, of a batch-archetype window: parse and validate ->
-dead letters -> in-batch and cross-batch duplicates -> enrichment from cached reference
-tables -> rules -> idempotent HBase writes -> a metrics row.
+with a window label instead of a batch id, of a batch-archetype window. It is **one Spark job**:
+every partition (a Kafka topic-partition's offset range, or a part of a window partitioned by
+entity) validates its records, dead-letters poison and in-batch copies, enriches from the
+cached reference tables, applies the rules and writes idempotently (``hbase_sink``); the driver
+merges the partitions' summaries, writes the per-batch aggregate contributions and a metrics
+row, and checks that every record read is stored or dead-lettered.
 """
 
 from __future__ import annotations
@@ -16,17 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_jobs.hbase_sink import (
-    BatchContext,
-    geo_partition,
-    social_partition,
-    write_dead_letters,
-    write_social_aggregates,
-)
-from spark_jobs.transforms.social import add_comment_features
-from spark_jobs.transforms.validate import kafka_records, parse_and_validate, split_duplicates, union_all
+from spark_jobs.hbase_sink import BatchContext, process_partition, write_social_aggregates
 from tormenta import latency
-from tormenta.contracts import BY_TOPIC, GEO, SOCIAL, EventKind
+from tormenta.contracts import BY_TOPIC, EventKind
 from tormenta.hbase import put_rows
 from tormenta.reference import ReferenceCache
 
@@ -65,89 +60,64 @@ def _percentiles(values: list[int]) -> dict[str, float]:
     return {"p50": pct(50), "p95": pct(95), "p99": pct(99), "max": float(values[-1]), "n": float(n)}
 
 
+def kafka_rows(raw: DataFrame) -> DataFrame:
+    """Kafka source (or Kafka-shaped Parquet) -> topic, partition, offset, kafka_ts (ms), key, value."""
+    return raw.select("topic", "partition", "offset",
+                      (F.col("timestamp").cast("double") * 1000).cast("long").alias("kafka_ts"), "key", "value")  # fmt: skip
+
+
 def process_batch(
     raw: DataFrame,
     ctx: BatchContext,
     refs: ReferenceCache,
     *,
-    geo_partitions: int = 4,
     metrics_query: str | None = None,
     metrics_run: str | None = None,
     topics: dict[str, EventKind] | None = None,
 ) -> BatchResult:
-    """Process one batch of Kafka source rows (columns of the Kafka source) into HBase."""
+    """Process one batch of Kafka source rows into HBase (one Spark job); returns its counts."""
     result = BatchResult(label=ctx.label, started_at=int(time.time() * 1000))
     refs = refs.get()
-    records = kafka_records(raw).persist()
-    try:
-        topic_of = {k.name: t for t, k in (topics or BY_TOPIC).items()}
-        present = [r["topic"] for r in records.select("topic").distinct().collect()]
-        unknown = [t for t in present if t not in (topics or BY_TOPIC)]
-        if unknown:
-            raise ValueError(f"no contract for topic(s) {unknown}; known: {sorted(topics or BY_TOPIC)}")
-        all_dead: list[DataFrame] = []
-        summaries: list[dict] = []
-        for kind in (SOCIAL, GEO):
-            if topic_of.get(kind.name) not in present:
-                continue
-            parsed = parse_and_validate(records.where(F.col("topic") == topic_of[kind.name]), kind).persist()
-            valid = parsed.where("reason IS NULL").drop("reason")
-            unique, dups = split_duplicates(valid)
-            all_dead += [parsed.where("reason IS NOT NULL"), dups]
-            if kind is SOCIAL:
-                feats = add_comment_features(unique)
-                pols = refs.politicians
-                parts = feats.rdd.mapPartitions(lambda rows, c=ctx, p=pols: social_partition(c, p, rows)).collect()
-                minute: dict = {}
-                authors: dict = {}
-                for s in parts:
-                    for k, (c, m, snt) in s["minute"].items():
-                        acc = minute.setdefault(k, [0, 0, 0.0])
-                        acc[0] += c
-                        acc[1] += m
-                        acc[2] += snt
-                    for k, n in s["authors"].items():
-                        authors[k] = authors.get(k, 0) + n
-                write_social_aggregates(ctx, minute, authors, pols)
-            else:
-                devs, zones = refs.devices, refs.zones
-                by_device = unique.repartition(geo_partitions, "device_id")
-                parts = by_device.rdd.mapPartitions(
-                    lambda rows, c=ctx, d=devs, z=zones: geo_partition(c, d, z, rows)
-                ).collect()
-            summaries += parts
-            counts = {
-                "read": parsed.count(),
-                "new": sum(s["new"] for s in parts),
-                "dup_cross_batch": sum(s["dup"] for s in parts),
-            }
-            result.by_kind[kind.name] = counts
-            parsed.unpersist()
+    kinds = {t: k.name for t, k in (topics or BY_TOPIC).items()}
+    pols, devs, zones = refs.politicians, refs.devices, refs.zones
+    parts = kafka_rows(raw).rdd.mapPartitions(
+        lambda rows: process_partition(ctx, kinds, pols, devs, zones, rows)
+    ).collect()
 
-        dead = union_all(all_dead) if all_dead else None
-        if dead is not None:
-            dead = dead.persist()
-            dead.foreachPartition(lambda rows, c=ctx: write_dead_letters(c, rows))
-            reasons = {r["reason"]: r["count"] for r in dead.groupBy("reason").count().collect()}
-            dead.unpersist()
-        else:
-            reasons = {}
-        cross = sum(k["dup_cross_batch"] for k in result.by_kind.values())
-        if cross:
-            reasons["duplicate_event_id"] = reasons.get("duplicate_event_id", 0) + cross
-        result.read = records.count()
-        result.good = sum(k["new"] for k in result.by_kind.values())
-        result.dead = sum(reasons.values())
-        result.dead_by_reason = dict(sorted(reasons.items()))
-        event_times = [t for s in summaries for t in s["event_times"]]
-        result.written_at = int(time.time() * 1000)
-        if event_times:
-            result.min_event_time, result.max_event_time = min(event_times), max(event_times)
-            latencies = [result.written_at - t for t in event_times]
-            result.latency_ms = _percentiles(latencies)
-            result.latency_hist = latency.histogram(latencies)
-    finally:
-        records.unpersist()
+    minute: dict = {}
+    authors: dict = {}
+    reasons: dict[str, int] = {}
+    event_times: list[int] = []
+    for part in parts:
+        result.read += part["read"]
+        for reason, n in part["dead_by_reason"].items():
+            reasons[reason] = reasons.get(reason, 0) + n
+        for kind, counts in part["by_kind"].items():
+            acc = result.by_kind.setdefault(kind, {"valid": 0, "new": 0, "dup_cross_batch": 0})
+            for k, v in counts.items():
+                acc[k] += v
+        for k, (c, m, snt) in part["minute"].items():
+            acc = minute.setdefault(k, [0, 0, 0.0])
+            acc[0] += c
+            acc[1] += m
+            acc[2] += snt
+        for k, n in part["authors"].items():
+            authors[k] = authors.get(k, 0) + n
+        event_times += part["event_times"]
+    if minute or authors:
+        write_social_aggregates(ctx, minute, authors, pols)
+    cross = sum(k["dup_cross_batch"] for k in result.by_kind.values())
+    if cross:
+        reasons["duplicate_event_id"] = reasons.get("duplicate_event_id", 0) + cross
+    result.good = sum(k["new"] for k in result.by_kind.values())
+    result.dead = sum(reasons.values())
+    result.dead_by_reason = dict(sorted(reasons.items()))
+    result.written_at = int(time.time() * 1000)
+    if event_times:
+        result.min_event_time, result.max_event_time = min(event_times), max(event_times)
+        latencies = [result.written_at - t for t in event_times]
+        result.latency_ms = _percentiles(latencies)
+        result.latency_hist = latency.histogram(latencies)
     if metrics_query:
         write_metrics(ctx, metrics_query, result, run_id=metrics_run)
     if not result.balanced():

@@ -43,7 +43,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="override topics (default: the namespace's): social.comment=<topic>,geo.position=<topic>")
     p.add_argument("--hbase-host", default="127.0.0.1")
     p.add_argument("--hbase-port", type=int, default=9090)
-    p.add_argument("--geo-partitions", type=int, default=4)
     p.add_argument("--run-seconds", type=float, default=0, help="stop after this long (0: run until stopped)")
     p.add_argument("--control-run", default=None, metavar="RUN_ID",
                    help="supervised by Airflow: watch <namespace>_control for this run's stop request, "
@@ -176,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                            seq=batch_seq(args.query_version, batch_id), endpoint=endpoint,
                            namespace=args.namespace)  # fmt: skip
         t0 = time.monotonic()
-        res = process_batch(df, ctx, refs, geo_partitions=args.geo_partitions,
-                            metrics_query=args.query_name, metrics_run=args.control_run, topics=args.topics)
+        res = process_batch(df, ctx, refs, metrics_query=args.query_name, metrics_run=args.control_run, topics=args.topics)
         # One JSON line per batch on stdout: what supervisors, tests and the bench read.
         print(json.dumps({"batch": batch_id, "label": res.label, "read": res.read, "good": res.good,
                           "dead": res.dead, "dead_by_reason": res.dead_by_reason,

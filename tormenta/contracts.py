@@ -14,7 +14,8 @@ a producer bug is seen at once instead of being silently dropped.
 
 Kafka: one topic per kind, keyed by the source entity (politician page, device), so events of
 one entity keep their order. HBase: row keys are deterministic (business key or event id),
-every cell timestamp derives from the event or the micro-batch, so replays overwrite themselves.
+every cell timestamp derives from the event, the Kafka record or the micro-batch, so replays
+overwrite themselves.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class EventKind:
     version: int
     topic: str
     key_field: str  # Kafka key: the source entity
-    fields: dict[str, str]  # kind-specific field -> Spark SQL type ("string", "long", "double")
+    fields: dict[str, str]  # kind-specific field -> type ("string", "long", "double")
     max_bytes: int
     events_table: str
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -53,9 +54,6 @@ class EventKind:
     @property
     def all_fields(self) -> dict[str, str]:
         return {**ENVELOPE, **self.fields}
-
-    def spark_schema_ddl(self) -> str:
-        return ", ".join(f"`{n}` {t}" for n, t in self.all_fields.items())
 
 
 SOCIAL = EventKind(
@@ -199,11 +197,13 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def validate(raw: bytes, kind: EventKind, record_ts_ms: int) -> dict[str, Any]:
-    """Python twin of the Spark validation (``spark_jobs.transforms.validate``).
+def validate(raw: bytes, kind: EventKind, record_ts_ms: int, key: str | None = None) -> dict[str, Any]:
+    """The contract check of one record; returns the event or raises ContractError(reason).
 
-    Used by producers that refuse bad records early and by tests as the reference: both
-    implementations must give the same reason for the same input. Raises ContractError.
+    The streaming and batch jobs run it on every record (``spark_jobs.hbase_sink``); producers can
+    run it to refuse bad records early. ``key``: the Kafka key the record came with; it must be
+    the event's entity (``key_field``), which keeps each entity's events, and every copy of an
+    event, in one Kafka partition (per-entity order, per-partition dedupe).
     """
     if len(raw) > kind.max_bytes:
         raise ContractError("oversize")
@@ -240,4 +240,6 @@ def validate(raw: bytes, kind: EventKind, record_ts_ms: int) -> dict[str, Any]:
         raise ContractError("event_time_in_future")
     if event["event_time"] < record_ts_ms - MAX_PAST_MS:
         raise ContractError("event_time_too_old")
+    if key is not None and key != _as_text(event[kind.key_field]):
+        raise ContractError(f"key_mismatch:{kind.key_field}")
     return event

@@ -1,4 +1,4 @@
-"""Social-comment business rules (Spark SQL, so they run in the JVM at full speed).
+"""Social-comment business rules, one comment at a time (pure Python, run inside Spark's workers).
 
 Per comment: ``mentions`` (number of @handles in the text) and ``sentiment`` in [-1, 1] from a
 small Spanish/English keyword lexicon: (positive - negative) / max(1, positive + negative).
@@ -7,47 +7,40 @@ Per politician and minute, and per politician and author, the pipeline sums thes
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+import re
+from typing import Any
 
-POSITIVE = sorted({
+from tormenta.contracts import minute_bucket
+
+POSITIVE = frozenset({
     "bueno", "buena", "excelente", "gracias", "apoyo", "bien", "honesto", "honesta", "genial",
     "mejor", "bravo", "felicidades", "good", "great", "excellent", "thanks", "support", "honest",
     "best", "love", "win",
 })  # fmt: skip
-NEGATIVE = sorted({
+NEGATIVE = frozenset({
     "malo", "mala", "corrupto", "corrupta", "mentira", "mentiroso", "robo", "escandalo",
     "escándalo", "verguenza", "vergüenza", "peor", "renuncia", "fraude", "bad", "corrupt", "lie",
     "liar", "fraud", "worst", "shame", "resign", "scandal",
 })  # fmt: skip
-
-
-def _words(text: Column) -> Column:
-    return F.split(F.lower(text), r"[^\p{L}\p{N}@#]+")
-
-
-def _count_in(words: Column, lexicon: list[str]) -> Column:
-    lex = F.array(*[F.lit(w) for w in lexicon])
-    return F.size(F.filter(words, lambda w: F.array_contains(lex, w)))
-
-
-def add_comment_features(df: DataFrame) -> DataFrame:
-    """Add ``mentions`` (int), ``sentiment`` (double) and ``minute`` (yyyyMMddHHmm, UTC)."""
-    words = _words(F.col("text"))
-    pos = _count_in(words, POSITIVE)
-    neg = _count_in(words, NEGATIVE)
-    return (
-        df.withColumn("mentions", F.size(F.regexp_extract_all(F.col("text"), F.lit(r"@(\w+)"), 1)))
-        .withColumn("sentiment", ((pos - neg) / F.greatest(F.lit(1), pos + neg)).cast("double"))
-        .withColumn("minute", F.date_format(F.timestamp_millis("event_time"), "yyyyMMddHHmm"))
-    )
+WORD_SPLIT = re.compile(r"(?:[^\w@#]|_)+")  # words: letters and digits, plus @handles and #tags
+MENTION = re.compile(r"@(\w+)")
 
 
 def sentiment_of(text: str) -> float:
-    """Python twin of the sentiment rule (reference for tests and for the per-event benchmark)."""
-    import re
-
-    words = re.split(r"[^\w@#]+", text.lower())
+    words = WORD_SPLIT.split(text.lower())
     pos = sum(1 for w in words if w in POSITIVE)
     neg = sum(1 for w in words if w in NEGATIVE)
     return (pos - neg) / max(1, pos + neg)
+
+
+def mentions_of(text: str) -> int:
+    return len(MENTION.findall(text))
+
+
+def add_comment_features(event: dict[str, Any]) -> dict[str, Any]:
+    """Add ``mentions`` (int), ``sentiment`` (float) and ``minute`` (yyyyMMddHHmm, UTC) in place."""
+    text = str(event["text"])
+    event["mentions"] = mentions_of(text)
+    event["sentiment"] = sentiment_of(text)
+    event["minute"] = minute_bucket(int(event["event_time"]))
+    return event

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import configparser
 import datetime as dt
+import json
 import os
 import signal
 import time
@@ -152,6 +153,7 @@ def story(admin, stack, token_lifetime):
         (p for p in processes_of(ns) if "SparkSubmit" in " ".join(p.cmdline())), None), timeout=60)  # fmt: skip
     os.killpg(os.getpgid(spark.pid), signal.SIGKILL)
     rec["killed"] = {"ingestor": victim.pid, "spark_group": spark.pid}
+    t_kill = time.monotonic()
 
     def restarted():
         mapped = [t for t in tis(admin, MB, run1) if t["task_id"] == "ingest"]
@@ -161,6 +163,7 @@ def story(admin, stack, token_lifetime):
 
     stream_ti, retried = wait_until("stream and ingestor retried", restarted, timeout=300)
     rec["retried_ingestors"] = [t["map_index"] for t in retried]
+    rec["restarted_after_kill_s"] = round(time.monotonic() - t_kill, 1)
     rec["run1_state_after_kill"] = admin.dag_run(MB, run1)["state"]
     rec["ui_running_run"] = look_at_running_run(stack, run1)
 
@@ -178,7 +181,9 @@ def story(admin, stack, token_lifetime):
         "dag_run_id"
     ]
     rec["run2"] = run2
+    t_handover = time.monotonic()
     rec["run1_final"] = admin.wait_for_run(MB, run1, timeout=600)["state"]
+    rec["handover_s"] = round(time.monotonic() - t_handover, 1)
     rec["run1_tis"] = tis(admin, MB, run1)
     from tormenta.control import ControlPlane
 
@@ -189,7 +194,9 @@ def story(admin, stack, token_lifetime):
 
     # 4. stop through the stop DAG
     stop = admin.trigger(STOP, conf={"namespace": ns})["dag_run_id"]
+    t_stop = time.monotonic()
     rec["stop_final"] = admin.wait_for_run(STOP, stop, timeout=600)["state"]
+    rec["stop_s"] = round(time.monotonic() - t_stop, 1)
     rec["run2_final"] = admin.wait_for_run(MB, run2, timeout=300)["state"]
     rec["control_run2"] = control.state(run2)
     time.sleep(3)
@@ -197,12 +204,17 @@ def story(admin, stack, token_lifetime):
     rec["stopped"] = time.time()
     rec["rows"] = hbase.count(table)
     rec["dead"] = hbase.dead_letter_reasons(ns)
+    rec["first_rows_after_s"] = round(rec["first_rows_after_s"], 1)
+    from tests.e2e.browser import artifacts_dir
+
+    timings = {k: rec[k] for k in ("first_rows_after_s", "restarted_after_kill_s", "handover_s", "stop_s")}
+    (artifacts_dir().parent / "e2e-story.json").write_text(json.dumps({**timings, "ns": ns, "rows": rec["rows"],
+                                                                       "dead": rec["dead"]}, indent=2))  # fmt: skip
     return rec
 
 
 def look_at_running_run(stack, run_id: str) -> dict:
     """What a user sees of the running run (after the kills): a screenshot and the page text."""
-    import json
     import urllib.parse
 
     from tests.e2e.browser import logged_in, shoot

@@ -184,9 +184,12 @@ def test_good_and_poison_input(env):
         json.dumps({**good, "event_id": "p-old", "event_time": now - 30 * 86400_000}).encode(): "event_time_too_old",
         json.dumps({**good, "event_id": "p-v2", "v": 2}).encode(): "unknown_schema_version",
         json.dumps(good).encode(): "duplicate_event_id",  # the same comment sent twice
+        json.dumps({**good, "event_id": "p-key"}).encode(): "key_mismatch:page_id",  # keyed "k", not its page
     }
-    for raw in poison:
-        env.send_raw(env.social_topic, raw)
+    for raw, reason in poison.items():
+        # a copy of an event travels with the event's key (same partition); the rest as "k"
+        key = good["page_id"].encode() if reason == "duplicate_event_id" else b"k"
+        env.send_raw(env.social_topic, raw, key=key)
     bad_geo = json.dumps({**geo[0], "event_id": "g-lat", "lat": 123.0}).encode()
     env.send_raw(env.geo_topic, bad_geo)
     produced = len(social) + len(geo) + len(poison) + 1
