@@ -18,7 +18,7 @@ from html import escape
 
 from bench.common import RESULTS, Figure, fmt, machine, write_results
 
-BENCHES = ("B1", "B2", "B3", "B4", "B6", "B7")
+BENCHES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
 
 
 def run_bench(name: str, args) -> list[Figure]:
@@ -38,6 +38,10 @@ def run_bench(name: str, args) -> list[Figure]:
         from bench import b4_latency
 
         return b4_latency.run(args.runs, args.b4_rate, args.b4_seconds)
+    if name == "B5":
+        from bench import b5_max_rate
+
+        return b5_max_rate.run(args.runs, args.b5_start, args.b5_step, args.b5_seconds)
     if name == "B6":
         from bench import b6_per_event
 
@@ -92,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--b3-rows", type=int, default=100_000)
     p.add_argument("--b4-rate", type=float, default=500, help="offered events/s for the latency runs")
     p.add_argument("--b4-seconds", type=float, default=60)
+    p.add_argument("--b5-start", type=float, default=2000)
+    p.add_argument("--b5-step", type=float, default=1000)
+    p.add_argument("--b5-seconds", type=float, default=300, help="per step (the issue's 5 minutes)")
     p.add_argument("--b6-events", type=int, default=20_000)
     p.add_argument("--b7-events", type=int, default=200_000)
     args = p.parse_args(argv)
