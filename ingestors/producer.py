@@ -82,10 +82,12 @@ class EventProducer:
         event["sent_at"] = int(time.time() * 1000)
         value = encode(event)
         key = str(event[kind.key_field]).encode()
+        if on_delivery is None:
+            callback = self._on_delivery
+        else:
 
-        def callback(err, msg):
-            self._on_delivery(err, msg)
-            if on_delivery is not None:
+            def callback(err, msg):
+                self._on_delivery(err, msg)
                 on_delivery(err, msg)
 
         self._produce(self.topics.get(kind.name, kind.topic), value, key, callback)

@@ -8,11 +8,10 @@ Storm mode multiplies one page's share (10-100x), as during a scandal.
 
 from __future__ import annotations
 
-import random
+import hashlib
 import time
 from typing import Any
 
-from ingestors.sources.base import envelope
 from tormenta.contracts import SOCIAL
 from tormenta.reference import POLITICIANS
 
@@ -60,15 +59,19 @@ class PageFeed:
         return sum(self.weights.values()) / len(self.pages)
 
     def comment(self, page: str, n: int, now_ms: int) -> dict[str, Any]:
-        rng = random.Random(f"{self.seed}|{page}|{n}")
-        lang = "es" if rng.random() < 0.7 else "en"
-        words = rng.choices(WORDS[lang], k=rng.randint(4, 14))
-        if rng.random() < 0.3:
+        # 160 bits of BLAKE2b over (seed, page, n) decide everything: deterministic, and ~10x
+        # cheaper than a seeded random.Random per comment (which was most of an ingestor's CPU).
+        digest = hashlib.blake2b(b"%d|%s|%d" % (self.seed, page.encode(), n), digest_size=20).digest()
+        bits = int.from_bytes(digest, "little")
+        lang = "es" if bits % 10 < 7 else "en"
+        vocab = WORDS[lang]
+        count = 4 + (bits >> 8) % 11
+        words = [vocab[(bits >> (16 + 8 * i)) % len(vocab)] for i in range(count)]
+        if (bits >> 4) % 10 < 3:
             words.append(POLITICIANS.get(page, {}).get("handle", "@someone"))
-        event = envelope(SOCIAL, f"{page}-c{n:012d}", now_ms, self.name)
-        event.update(page_id=page, post_id=f"{page}-p{n // 50:08d}", author=rng.choice(AUTHORS),
-                     text=" ".join(words), lang=lang)  # fmt: skip
-        return event
+        return {"schema": SOCIAL.name, "v": SOCIAL.version, "event_id": f"{page}-c{n:012d}", "event_time": now_ms,
+                "source": self.name, "page_id": page, "post_id": f"{page}-p{n // 50:08d}",
+                "author": AUTHORS[(bits >> 136) % len(AUTHORS)], "text": " ".join(words), "lang": lang}  # fmt: skip
 
     def poll(self, max_records: int) -> list[dict[str, Any]] | None:
         if self.limit is not None:
