@@ -111,11 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     print("[bench] making sure the local stack is up", flush=True)
     stack.up()
     figures: list[Figure] = []
+    done: list[str] = []
     started = time.time()
     for name in chosen:
         print(f"[bench] {name} ({args.runs} runs)", flush=True)
         t0 = time.monotonic()
-        figures += run_bench(name, args)
+        try:
+            figures += run_bench(name, args)
+        except Exception as exc:  # keep what the other benchmarks measured
+            print(f"[bench] {name} FAILED: {exc!r}", flush=True)
+            continue
+        done.append(name)
         print(f"[bench] {name} done in {time.monotonic() - t0:.0f}s", flush=True)
     doc = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -130,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     # latest.json keeps the newest figures of every benchmark (a subset run replaces only its own)
     latest_path = RESULTS / "latest.json"
     latest = json.loads(latest_path.read_text()) if latest_path.exists() else {"figures": [], "runs": {}}
-    kept = [f for f in latest["figures"] if f["bench"] not in chosen]
+    kept = [f for f in latest["figures"] if f["bench"] not in done]
     latest = {"figures": kept + doc["figures"], "machine": doc["machine"],
-              "runs": {**latest.get("runs", {}), **{b: doc["when"] for b in chosen}}}  # fmt: skip
+              "runs": {**latest.get("runs", {}), **{b: doc["when"] for b in done}}}  # fmt: skip
     latest["figures"].sort(key=lambda f: f["bench"])
     path = write_results("latest", latest)
     all_figures = [Figure(**{k: f[k] for k in ("bench", "name", "unit", "values", "target", "note")})
@@ -141,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     svg = RESULTS / "latest.svg"
     svg.write_text(chart(all_figures, f"Tormenta bench on {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB"))
     print(f"\n[bench] {path} and {svg}")
-    return 0
+    return 0 if done == chosen else 1
 
 
 if __name__ == "__main__":

@@ -88,9 +88,11 @@ def run(runs: int, n: int) -> list[Figure]:
             ensure_table(conn, table, {"d": {"max_versions": 1}})
             ours = batched(conn, table, n)
             one = one_by_one(conn, table, max(1000, n // 20))
+            pe = performance_evaluation(n, size, f"bench_pe_{t}")
+            for name in (table, f"bench_pe_{t}"):
+                conn.delete_table(name, disable=True)
         finally:
             conn.close()
-        pe = performance_evaluation(n, size, f"bench_pe_{t}")
         f_ours.values.append(round(ours, 1))
         f_one.values.append(round(one, 1))
         f_pe.values.append(round(pe, 1))

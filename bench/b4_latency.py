@@ -35,7 +35,7 @@ def run(runs: int, rate: float, seconds: float) -> list[Figure]:
         figures += [p50, p99, over]
     fixed = Figure("B4", "fixed cost of a micro-batch (1-event batches, median duration)", "ms")
     for i in range(runs):
-        r = one_run(SimpleNamespace(rate=1, seconds=30, interval="1 second", max_offsets=1000, cores=2, warmup=10), s)
+        r = one_run(SimpleNamespace(rate=1, seconds=25, interval="1 second", max_offsets=1000, cores=2, warmup=10), s)
         fixed.values.append(r["batch_ms_p50"])
         print(f"  B4 fixed cost run {i + 1}: {r['batch_ms_p50']} ms per batch of ~{r['mean_batch_rows']:.1f} rows",
               flush=True)  # fmt: skip

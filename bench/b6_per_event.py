@@ -116,7 +116,7 @@ def micro_batch(topic: str, ns: str) -> tuple[float, float, dict]:
 def run(runs: int, n: int) -> list[Figure]:
     from tormenta.hbase import HBaseEndpoint
     from tormenta.kafka import TopicSpec, ensure_topics
-    from tormenta.reference import seed
+    from tormenta.reference import drop_namespace, seed
 
     s = settings()
     f_pe_rate = Figure("B6", "per-event consumer (1 core)", "events/s")
@@ -143,6 +143,10 @@ def run(runs: int, n: int) -> list[Figure]:
         f_pe_cpu.values.append(round(pe_cpu / n * 1e6, 1))
         f_mb_cpu.values.append(round(mb_cpu_net / n * 1e6, 1))
         ratio.values.append(round((n / mb_cpu_net) / (n / pe_cpu), 2))
+        conn = HBaseEndpoint(s.bind_host, s.thrift_port).connect()
+        for ns in (f"b6p{t}", f"b6m{t}", f"b6e{t}"):
+            drop_namespace(conn, ns)
+        conn.close()
         print(f"  B6 run {i + 1}: per-event {pe_rate:,.0f}/s {pe_cpu:.1f} CPU-s; micro-batch {mb_rate:,.0f}/s "
               f"{mb_cpu:.1f} CPU-s (start-up {idle_cpu:.1f}, {info['batches']} batches)", flush=True)  # fmt: skip
     for f in (f_pe_rate, f_mb_rate, f_pe_cpu, f_mb_cpu):

@@ -64,6 +64,12 @@ def run(runs: int, events: int, cores: int = 2) -> list[Figure]:
                       "--source-namespace", "tormenta", "--label", w.label, "--seq", str(w.seq),
                       "--parts", str(cores * 2), "--hbase-host", s.bind_host, "--hbase-port", str(s.thrift_port)],
                      cores)  # fmt: skip
+        from tormenta.hbase import HBaseEndpoint
+        from tormenta.reference import drop_namespace
+
+        conn = HBaseEndpoint(s.bind_host, s.thrift_port).connect()
+        drop_namespace(conn, f"b7{t}")
+        conn.close()
         f_gen.values.append(round(events / sw.seconds, 1))
         f_land.values.append(round(events / land["seconds"], 1))
         f_proc.values.append(round(events / proc["seconds"], 1))

@@ -29,11 +29,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tormenta import stack  # noqa: E402
-from tormenta.contracts import TABLES, table_name  # noqa: E402
+from tormenta.contracts import table_name  # noqa: E402
 from tormenta.hbase import HBaseEndpoint  # noqa: E402
 from tormenta.intervals import parse_interval  # noqa: E402
 from tormenta.kafka import TopicSpec, ensure_topics  # noqa: E402
-from tormenta.reference import seed  # noqa: E402
+from tormenta.reference import drop_namespace, seed  # noqa: E402
 from tormenta.settings import load  # noqa: E402
 from tormenta.spark_conf import spark_submit_command  # noqa: E402
 from tormenta.stack.services import python_env  # noqa: E402
@@ -100,8 +100,7 @@ def one_run(args, s) -> dict:
     interval_ms = 1000 * parse_interval(args.interval)
     durations = [r["written_at"] - r["started_at"] for r in steady] or [0]
     over = sum(1 for d in durations if d > interval_ms)
-    for logical in TABLES:
-        conn.delete_table(table_name(logical, ns), disable=True)
+    drop_namespace(conn, ns)
     conn.close()
     return {
         "acked": report["acked"], "stored": len(lat), "batches": len(steady), "batches_over_interval": over,

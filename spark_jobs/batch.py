@@ -108,22 +108,18 @@ def land(spark, args: argparse.Namespace) -> dict:
 def process(spark, args: argparse.Namespace) -> dict:
     from spark_jobs.hbase_sink import BatchContext
     from spark_jobs.pipeline import process_batch
+    from tormenta import reference
     from tormenta.contracts import topics_for
     from tormenta.hbase import HBaseEndpoint
-    from tormenta.reference import ReferenceCache, seed
 
     endpoint = HBaseEndpoint(args.hbase_host, args.hbase_port)
-    conn = endpoint.connect()
-    try:
-        seed(conn, namespace=args.namespace)  # tables + reference data; idempotent
-    finally:
-        conn.close()
+    refs = reference.ensure(endpoint, args.namespace)  # tables + reference data; idempotent
     # Parts by entity (Kafka key), each in Kafka order: every copy of an event and every position
     # of a device fall in one part, which is what the per-partition rules need.
     df = spark.read.parquet(args.parquet_dir)
     df = df.repartition(args.parts, "topic", "key").sortWithinPartitions("topic", "partition", "offset")
     ctx = BatchContext(label=args.label, seq=args.seq, endpoint=endpoint, namespace=args.namespace)
-    res = process_batch(df, ctx, ReferenceCache(endpoint, namespace=args.namespace),
+    res = process_batch(df, ctx, refs,
                         topics=topics_for(args.source_namespace))  # fmt: skip
     return {"step": "process", "label": res.label, "read": res.read, "good": res.good, "dead": res.dead,
             "dead_by_reason": res.dead_by_reason, "by_kind": res.by_kind, "latency_ms": res.latency_ms,

@@ -147,16 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     from spark_jobs.hbase_sink import BatchContext
     from spark_jobs.pipeline import process_batch
     from spark_jobs.session import get_session
+    from tormenta import reference
     from tormenta.hbase import HBaseEndpoint
-    from tormenta.reference import ReferenceCache, seed
 
     endpoint = HBaseEndpoint(args.hbase_host, args.hbase_port)
-    conn = endpoint.connect()
-    try:
-        seed(conn, namespace=args.namespace)  # tables + reference data; idempotent
-    finally:
-        conn.close()
-    refs = ReferenceCache(endpoint, namespace=args.namespace)
+    refs = reference.ensure(endpoint, args.namespace)  # tables + reference data; idempotent
     spark = get_session(f"tormenta-stream-{args.query_name}")
     spark.streams.addListener(build_listener(endpoint, args.query_name, args.query_version, args.namespace))
 

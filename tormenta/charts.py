@@ -5,18 +5,10 @@ from __future__ import annotations
 import math
 from html import escape
 
+from tormenta.latency import human
+
 COLORS = {"micro-batch": "#0b7285", "batch": "#e8590c"}
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:g} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 86_400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86_400:.1f} d"
 
 
 def _svg(width: int, height: int, body: list[str], title: str) -> str:
@@ -96,7 +88,7 @@ def freshness(series: dict[str, list[tuple[int, float]]], starts: dict[str, int 
     body = [f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#999"/>']
     for e in range(ymin, ymax + 1):
         y = sy(10**e)
-        label = _duration(10**e)
+        label = human(10**e * 1000)
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#eee"/>')
         body.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{escape(label)}</text>')
     for k in range(5):

@@ -50,19 +50,17 @@ def percentile(hist: list[int], p: float) -> float | None:
     return float(EDGES_MS[-1])
 
 
-def label(i: int) -> str:
-    """Human label of bucket i, e.g. '1-1.5s'."""
+def human(ms: float) -> str:
+    """A short duration: 750ms, 1.5s, 17m, 2.8h, 1.2d (two significant digits)."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms >= size:
+            return f"{float(f'{ms / size:.2g}'):g}{unit}"
+    return f"{ms:.0f}ms"
 
-    def fmt(ms: int) -> str:
-        if ms < 1000:
-            return f"{ms}ms"
-        if ms < 60_000:
-            return f"{ms / 1000:g}s"
-        if ms < 3_600_000:
-            return f"{ms / 60_000:g}m"
-        if ms < 86_400_000:
-            return f"{ms / 3_600_000:g}h"
-        return f"{ms / 86_400_000:g}d"
+
+def label(i: int) -> str:
+    """Human label of bucket i, e.g. '1s-1.5s'."""
+    fmt = human
 
     if i == 0:
         return f"<{fmt(EDGES_MS[0])}"

@@ -82,6 +82,29 @@ def seed(conn, device_count: int = 2000, namespace: str = DEFAULT_NAMESPACE) -> 
     }
 
 
+def drop_namespace(conn, namespace: str) -> int:
+    """Delete every Tormenta table of ``namespace`` (tests and benchmarks clean up after them:
+    a standalone HBase with hundreds of leftover regions runs out of heap). Returns how many."""
+    existing = set(conn.tables())
+    dropped = 0
+    for logical in TABLES:
+        name = table_name(logical, namespace)
+        if name.encode() in existing:
+            conn.delete_table(name, disable=True)
+            dropped += 1
+    return dropped
+
+
+def ensure(endpoint, namespace: str = DEFAULT_NAMESPACE) -> ReferenceCache:
+    """Create the namespace's tables and reference rows (idempotent) and return its cache."""
+    conn = endpoint.connect()
+    try:
+        seed(conn, namespace=namespace)
+    finally:
+        conn.close()
+    return ReferenceCache(endpoint, namespace=namespace)
+
+
 class ReferenceCache:
     """Driver-side copy of the reference tables, reloaded when older than ``ttl_s``."""
 

@@ -98,6 +98,8 @@ def load() -> Settings:
         thrift_port=_env_int("TORMENTA_HBASE_THRIFT_PORT", 9090),
         airflow_port=_env_int("TORMENTA_AIRFLOW_PORT", 8080),
         kafka_heap=_env("TORMENTA_KAFKA_HEAP", "1G"),
-        hbase_heap=_env("TORMENTA_HBASE_HEAP", "1G"),
+        # Master + region server + ZooKeeper in one JVM: 1 GiB ran out of heap (memstores of a few
+        # hundred small regions once tests and benchmarks had created their namespaces).
+        hbase_heap=_env("TORMENTA_HBASE_HEAP", "2G"),
         thrift_heap=_env("TORMENTA_THRIFT_HEAP", "512M"),
     )

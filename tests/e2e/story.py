@@ -125,13 +125,25 @@ def token_lifetime(stack) -> int:
 
 
 @pytest.fixture(scope="session")
-def story(admin, stack, token_lifetime):
+def story(admin, stack, token_lifetime, request):
     """Runs steps 1-4 and records what happened; the tests below check the record."""
     from tormenta.hbase import HBaseEndpoint
 
     ns = "e2e" + uuid.uuid4().hex[:8]
     hbase = Fresh(HBaseEndpoint(stack.bind_host, stack.thrift_port))
     rec: dict = {"ns": ns, "started": time.time()}
+
+    def drop_tables():  # the story's two namespaces, at the end of the session
+        from tormenta.reference import drop_namespace
+
+        conn = HBaseEndpoint(stack.bind_host, stack.thrift_port, timeout_ms=120_000).connect()
+        try:
+            for namespace in (ns, ns + "b"):
+                drop_namespace(conn, namespace)
+        finally:
+            conn.close()
+
+    request.addfinalizer(drop_tables)
     conf = {"namespace": ns, "interval": "PT2S", "sources": ["social"], "hot_pages": ["pol-03"],
             "ingestors_per_hot_page": 2, "ingestors_other_pages": 1, "rate_per_page": 20,
             "max_events_per_ingestor": EVENTS_RUN1}  # fmt: skip

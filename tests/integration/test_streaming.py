@@ -90,10 +90,7 @@ class Env:
         return [json.loads(c[b"d:result"]) for _, c in self.table("batch_metrics").scan() if b"d:result" in c]
 
     def close(self):
-        for logical in TABLES:
-            name = table_name(logical, self.ns)
-            if name.encode() in self.hbase.tables():
-                self.hbase.delete_table(name, disable=True)
+        reference.drop_namespace(self.hbase, self.ns)
 
 
 @pytest.fixture
