@@ -69,8 +69,11 @@ def one_run(args, s) -> dict:
         )  # fmt: skip
         report = json.loads(ing.stdout.strip().splitlines()[-1])
         deadline = time.monotonic() + args.seconds * 5 + 120
-        metrics_tbl = conn.table(table_name("batch_metrics", ns))
         while True:
+            # a fresh connection each time: the Thrift server drops connections idle for 60 s
+            conn.close()
+            conn = HBaseEndpoint(s.bind_host, s.thrift_port).connect()
+            metrics_tbl = conn.table(table_name("batch_metrics", ns))
             results = [json.loads(c[b"d:result"]) for _, c in metrics_tbl.scan() if b"d:result" in c]
             stored = sum(r["good"] for r in results)
             if stored >= report["acked"] or time.monotonic() > deadline:

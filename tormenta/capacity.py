@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 RESERVE_FRACTION = 0.20
 SPARK_POOL = "tormenta_spark"
 # Events/s one Spark core sustains through the whole micro-batch pipeline (validation,
-# dedupe, enrichment, rules, HBase puts). Measured with bench/stream_latency.py on the 2-core
-# reference machine: 938 events/s sustained with local[2] -> ~470 per core. Override with
-# TORMENTA_EVENTS_PER_CORE once your own benchmark says otherwise.
-EVENTS_PER_CORE = 470
+# dedupe, enrichment, rules, HBase puts). Measured with `make bench` (B5) on the 2-core
+# reference machine, everything on it: ~2,900 events/s stored with local[2] at a 1 s interval
+# -> ~1,500 per core. Override with TORMENTA_EVENTS_PER_CORE once your own benchmark says so.
+EVENTS_PER_CORE = 1500
 # A JSON event of ~400 bytes becomes a Kafka record, a JVM row and a Python dict: the working
 # set of a micro-batch is a few times its raw size. An assumption, stated as one.
 WORKING_SET_FACTOR = 4.0
