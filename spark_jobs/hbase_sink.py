@@ -96,24 +96,16 @@ def dead_letter_rows(rows: Iterable[Any], label: str) -> Iterator[tuple[bytes, d
         yield key, _dead_cells(r, r["reason"], label), int(r["kafka_ts"])
 
 
-def write_dead_letters(ctx: BatchContext, rows: Iterable[Any]) -> None:
+def write_dead_letters(ctx: BatchContext, rows: list[dict[str, Any]]) -> None:
     """Store poison records with their reason and Kafka coordinates.
 
     Retry: idempotent (row key = topic/partition/offset, cell timestamp = Kafka timestamp).
     """
-    it = iter(rows)
-    first = next(it, None)
-    if first is None:
-        return
     conn = ctx.endpoint.connect()
     try:
-        put_rows(conn, ctx.t("dead_letters"), dead_letter_rows([first, *it], ctx.label), ctx.put_batch_size)
+        put_rows(conn, ctx.t("dead_letters"), dead_letter_rows(rows, ctx.label), ctx.put_batch_size)
     finally:
         conn.close()
-
-
-def _as_dict(row: Any) -> dict[str, Any]:
-    return row.asDict() if hasattr(row, "asDict") else dict(row)
 
 
 def _keep_new(conn, ctx: BatchContext, events_table: str, rows: list[Any]) -> tuple[list[Any], int]:
@@ -128,7 +120,7 @@ def _keep_new(conn, ctx: BatchContext, events_table: str, rows: list[Any]) -> tu
     for key, r in zip(keys, rows, strict=True):
         first_label = seen.get(key)
         (new if first_label is None or first_label == own else dups).append(r)
-    dead = [{**_as_dict(r), "reason": "duplicate_event_id"} for r in dups]
+    dead = [{**r, "reason": "duplicate_event_id"} for r in dups]
     put_rows(conn, ctx.t("dead_letters"), dead_letter_rows(dead, ctx.label), ctx.put_batch_size)
     return new, len(dups)
 
@@ -189,27 +181,21 @@ def process_partition(ctx: BatchContext, kinds: dict[str, str], politicians: dic
         write_dead_letters(ctx, dead)
     for kind_name, events in good.items():
         if kind_name == SOCIAL.name:
-            part = next(social_partition(ctx, politicians, [add_comment_features(e) for e in events]))
+            part = write_social(ctx, politicians, [add_comment_features(e) for e in events])
             summary["minute"], summary["authors"] = part["minute"], part["authors"]
         else:
-            part = next(geo_partition(ctx, devices, zones, events))
+            part = write_geo(ctx, devices, zones, events)
         summary["by_kind"][kind_name] = {"valid": len(events), "new": part["new"], "dup_cross_batch": part["dup"]}
         summary["event_times"] += part["event_times"]
     yield summary
 
 
-def social_partition(ctx: BatchContext, politicians: dict[str, dict[str, str]], rows: Iterable[Any]):
-    """mapPartitions body for social comments: yields one summary dict for the partition.
-
-    Writes the new comments (enriched with politician and party); returns per (page, minute)
-    and per (page, author) partial counts, which the driver merges and writes.
-    Retry: idempotent (see module docstring).
+def write_social(ctx: BatchContext, politicians: dict[str, dict[str, str]], rows: list[dict[str, Any]]) -> dict:
+    """The valid comments of one partition (with their features): write the new ones, enriched
+    with politician and party; return per (page, minute) and per (page, author) partial counts,
+    which the driver merges and writes. Retry: idempotent (see module docstring).
     """
-    rows = list(rows)
     summary: dict[str, Any] = {"new": 0, "dup": 0, "event_times": [], "minute": {}, "authors": {}}
-    if not rows:
-        yield summary
-        return
     conn = ctx.endpoint.connect()
     try:
         new, dups = _keep_new(conn, ctx, SOCIAL.events_table, rows)
@@ -246,7 +232,7 @@ def social_partition(ctx: BatchContext, politicians: dict[str, dict[str, str]], 
         )
     finally:
         conn.close()
-    yield summary
+    return summary
 
 
 def write_social_aggregates(ctx: BatchContext, minute: dict, authors: dict, politicians: dict) -> None:
@@ -277,27 +263,22 @@ def write_social_aggregates(ctx: BatchContext, minute: dict, authors: dict, poli
         conn.close()
 
 
-def geo_partition(ctx: BatchContext, devices: dict, zones: list, rows: Iterable[Any]):
-    """mapPartitions body for positions (partitioned by device): track continuation per device.
-
-    Reads each device's state as it was *before* this batch (cells older than seq + 1), so a
+def write_geo(ctx: BatchContext, devices: dict, zones: list, rows: list[dict[str, Any]]) -> dict:
+    """The valid positions of one partition (every position of a device is in it): continue
+    each device's track. Reads each device's state as it was *before* this batch (cells older than seq + 1), so a
     replay computes exactly what the first attempt computed, then writes events, latest
     position, zone enter/leave events, trip distance contributions and the new state.
     Retry: idempotent (see module docstring).
     """
     from spark_jobs.transforms.geo import DeviceState, process_device
 
-    rows = list(rows)
     summary: dict[str, Any] = {"new": 0, "dup": 0, "event_times": [], "trips": 0}
-    if not rows:
-        yield summary
-        return
     conn = ctx.endpoint.connect()
     try:
         new, dups = _keep_new(conn, ctx, GEO.events_table, rows)
         by_device: dict[str, list[dict]] = defaultdict(list)
         for r in new:
-            by_device[r["device_id"]].append(_as_dict(r))
+            by_device[r["device_id"]].append(r)
         state_tbl = conn.table(ctx.t("geo_state"))
         previous: dict[str, DeviceState] = {}
         for chunk in _chunks(sorted(by_device), CHUNK):
@@ -322,7 +303,7 @@ def geo_partition(ctx: BatchContext, devices: dict, zones: list, rows: Iterable[
                     b"d:zone": _b(zone), b"d:driver": _b(ref.get("driver", "")),
                     b"d:vehicle": _b(ref.get("vehicle", "")), b"d:city": _b(ref.get("city", "")),
                 })  # fmt: skip
-                events.append((event_row_key(p["event_id"]), cells, ctx.seq + 1))  # see social_partition
+                events.append((event_row_key(p["event_id"]), cells, ctx.seq + 1))  # see write_social
             zone_n, _ = res.per_event[newest["event_id"]]
             latest.append((device.encode(), {
                 b"d:lat": _b(newest["lat"]), b"d:lon": _b(newest["lon"]),
@@ -353,4 +334,4 @@ def geo_partition(ctx: BatchContext, devices: dict, zones: list, rows: Iterable[
                        trips=len(trips))  # fmt: skip
     finally:
         conn.close()
-    yield summary
+    return summary
