@@ -41,7 +41,7 @@ def spark_read(topic: str, cores: int) -> float:
     cmd = [str(Path(sys.executable).parent / "spark-submit"), "--master", f"local[{cores}]"]
     for k, v in DEFAULT_CONF.items():
         cmd += ["--conf", f"{k}={v}"]
-    cmd += ["--jars", ",".join(str(p) for p in jvm.jar_paths("spark")), str(REPO / "bench" / "spark_read_job.py"),
+    cmd += ["--jars", ",".join(str(p) for p in jvm.spark_jar_paths()), str(REPO / "bench" / "spark_read_job.py"),
             s.kafka_bootstrap, topic, str(s.home / "bench-checkpoints" / f"b2-{tag()}")]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True, env=python_env(), timeout=900)
     lines = [line for line in res.stdout.splitlines() if line.startswith("{")]

@@ -46,7 +46,6 @@ def per_event(topic: str, ns: str, n: int) -> tuple[float, float]:
     """Runs in this process (one core): returns (events/s, CPU-seconds incl. HBase side)."""
     from confluent_kafka import Consumer
 
-    from spark_jobs.hbase_sink import _b
     from tormenta.contracts import SOCIAL, ContractError, event_row_key, table_name, validate
     from tormenta.hbase import HBaseEndpoint
 
@@ -72,7 +71,7 @@ def per_event(topic: str, ns: str, n: int) -> tuple[float, float]:
             doc = None
         if doc is not None:
             ref = refs.row(doc["page_id"].encode())  # one enrichment read per event
-            cells = {b"d:" + k.encode(): _b(v) for k, v in doc.items()}
+            cells = {b"d:" + k.encode(): str(v).encode() for k, v in doc.items()}
             cells[b"d:politician"] = ref.get(b"d:name", b"")
             cells[b"d:party"] = ref.get(b"d:party", b"")
             events.put(event_row_key(doc["event_id"]), cells, timestamp=int(doc["event_time"]))  # one put

@@ -110,6 +110,7 @@ def tormenta_batch():
             "--parts", "{{ params.parts }}",
             "--hbase-host", "{{ conn.hbase_default.host }}",
             "--hbase-port", "{{ conn.hbase_default.port }}",
+            "--hbase-zookeeper", "{{ conn.hbase_default.extra_dejson.get('zookeeper_quorum') or conn.hbase_default.host ~ ':2181' }}",
             "--report", "{{ ti.xcom_pull(task_ids='window')['process_report'] }}",
         ],
     )  # fmt: skip

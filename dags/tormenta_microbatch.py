@@ -124,6 +124,7 @@ def tormenta_microbatch():
             "--namespace", "{{ params.namespace }}",
             "--hbase-host", "{{ conn.hbase_default.host }}",
             "--hbase-port", "{{ conn.hbase_default.port }}",
+            "--hbase-zookeeper", "{{ conn.hbase_default.extra_dejson.get('zookeeper_quorum') or conn.hbase_default.host ~ ':2181' }}",
             "--control-run", "{{ run_id }}",
         ],
         **RESTART,

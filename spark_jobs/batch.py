@@ -24,6 +24,8 @@ import re
 import sys
 import time
 
+from spark_jobs.cli_args import add_hbase_args, hbase_endpoint
+
 KAFKA_COLUMNS = ("topic", "partition", "offset", "key", "value", "timestamp")
 
 
@@ -47,8 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     proc.add_argument("--label", required=True)
     proc.add_argument("--seq", type=int, required=True)
     proc.add_argument("--parts", type=int, default=4)
-    proc.add_argument("--hbase-host", default="127.0.0.1")
-    proc.add_argument("--hbase-port", type=int, default=9090)
+    add_hbase_args(proc)
     for sp in (land, proc):
         sp.add_argument("--report", default=None, help="also write the JSON summary to this file")
     args = p.parse_args(argv)
@@ -106,13 +107,12 @@ def land(spark, args: argparse.Namespace) -> dict:
 
 
 def process(spark, args: argparse.Namespace) -> dict:
-    from spark_jobs.hbase_sink import BatchContext
+    from spark_jobs.context import BatchContext
     from spark_jobs.pipeline import process_batch
     from tormenta import reference
     from tormenta.contracts import topics_for
-    from tormenta.hbase import HBaseEndpoint
 
-    endpoint = HBaseEndpoint(args.hbase_host, args.hbase_port)
+    endpoint = hbase_endpoint(args)
     refs = reference.ensure(endpoint, args.namespace)  # tables + reference data; idempotent
     # Parts by entity (Kafka key), each in Kafka order: every copy of an event and every position
     # of a device fall in one part, which is what the per-partition rules need.

@@ -1,12 +1,19 @@
-"""One batch of Kafka records through the business rules into HBase.
+"""One batch of Kafka records through the contracts and business rules into HBase.
 
 ``process_batch`` is the whole processing of a micro-batch (called from ``foreachBatch``) and,
-with a window label instead of a batch id, of a batch-archetype window. It is **one Spark job**:
-every partition (a Kafka topic-partition's offset range, or a part of a window partitioned by
-entity) validates its records, dead-letters poison and in-batch copies, enriches from the
-cached reference tables, applies the rules and writes idempotently (``hbase_sink``); the driver
-merges the partitions' summaries, writes the per-batch aggregate contributions and a metrics
-row, and checks that every record read is stored or dead-lettered.
+with a window label instead of a batch id, of a batch-archetype window. No record crosses Python:
+
+1. Spark SQL classifies every record (``validation.classify``: the contract as column
+   expressions) and marks later copies of an event (``validation.dedupe``);
+2. the JVM sink looks up, in batched gets, which events another batch already stored (their
+   ``d:batch``): those are duplicates too;
+3. each kind's rules (``kinds.RULES``) turn the good events into mutations, dead letters become
+   mutations of their own, and the JVM sink writes them all in one Spark job with the native
+   client's ``BufferedMutator``;
+4. one small aggregation job counts what happened (reasons, latencies) for the metrics row.
+
+The counts the writer returns are checked against the classification: a batch whose metrics
+would say something other than what HBase was handed fails loudly.
 """
 
 from __future__ import annotations
@@ -15,17 +22,23 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from functools import reduce
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_jobs.hbase_sink import BatchContext, process_partition, write_social_aggregates
+from spark_jobs import jvm_sink
+from spark_jobs.context import BatchContext, mutations, text
+from spark_jobs.kinds import RULES
+from spark_jobs.validation import classify, dedupe, event_row_key_sql, sql_str
 from tormenta import latency
-from tormenta.contracts import BY_TOPIC, EventKind
+from tormenta.contracts import BY_TOPIC, KINDS, EventKind
 from tormenta.hbase import put_rows
-from tormenta.reference import ReferenceCache
 
 log = logging.getLogger("tormenta.pipeline")
+
+DEAD_VALUE_LIMIT = 64 * 1024  # raw value kept in a dead letter (the full length is recorded)
 
 
 @dataclass
@@ -42,22 +55,11 @@ class BatchResult:
     written_at: int = 0
     latency_ms: dict[str, float] = field(default_factory=dict)
     latency_hist: list[int] = field(default_factory=list)  # tormenta.latency buckets
+    stored: dict[str, int] = field(default_factory=dict)  # table -> rows the writer flushed
 
     def balanced(self) -> bool:
         """Every record read is either stored once or dead-lettered with a reason."""
         return self.read == self.good + self.dead
-
-
-def _percentiles(values: list[int]) -> dict[str, float]:
-    if not values:
-        return {}
-    values = sorted(values)
-    n = len(values)
-
-    def pct(p: float) -> float:
-        return float(values[min(n - 1, int(round(p / 100 * (n - 1))))])
-
-    return {"p50": pct(50), "p95": pct(95), "p99": pct(99), "max": float(values[-1]), "n": float(n)}
 
 
 def kafka_rows(raw: DataFrame) -> DataFrame:
@@ -66,63 +68,120 @@ def kafka_rows(raw: DataFrame) -> DataFrame:
                       (F.col("timestamp").cast("double") * 1000).cast("long").alias("kafka_ts"), "key", "value")  # fmt: skip
 
 
+def classified_batch(raw: DataFrame, ctx: BatchContext, topics: dict[str, EventKind]) -> DataFrame:
+    """Every record of the batch with its ``reason`` (null: a good event new to HBase) and
+    ``dup_cross`` (a copy of an event an earlier batch stored)."""
+    jvm_sink.register(raw.sparkSession)
+    checked = dedupe(classify(kafka_rows(raw), topics))
+    tables = " ".join(f"WHEN {sql_str(k.name)} THEN {sql_str(ctx.t(k.events_table))}" for k in KINDS.values())
+    looked = jvm_sink.lookup(
+        checked.selectExpr("*", f"CASE WHEN reason IS NULL THEN CASE kind {tables} END END AS _events_table",
+                           f"CASE WHEN reason IS NULL THEN {event_row_key_sql()} END AS _event_row"),
+        "_events_table", "_event_row", {"_first_batch": "d:batch"}, ctx.settings,
+    )  # fmt: skip
+    # Stored first by another batch: a duplicate. By this very batch: a replay, which rewrites it.
+    cross = f"reason IS NULL AND _first_batch IS NOT NULL AND _first_batch != {sql_str(ctx.label)}"
+    return looked.selectExpr(
+        *[c for c in checked.columns if c != "reason"], f"{cross} AS dup_cross",
+        f"CASE WHEN {cross} THEN 'duplicate_event_id' ELSE reason END AS reason",
+    )  # fmt: skip
+
+
+def dead_letter_mutations(dead: DataFrame, ctx: BatchContext) -> DataFrame:
+    """Poison with its reason and Kafka coordinates, row ``<topic>|<partition:04d>|<offset:020d>``.
+    Retry: idempotent (the row is the record's Kafka position, the timestamp its Kafka time)."""
+    row = "concat_ws('|', topic, lpad(cast(partition AS string), 4, '0'), lpad(cast(offset AS string), 20, '0'))"
+    metric = "concat_ws('|', coalesce(kind, ''), reason, cast(coalesce(dup_cross, false) AS string))"
+    return mutations(dead, ctx.t("dead_letters"), row, "kafka_ts", metric=metric, cells={
+        "d:reason": text("reason"), "d:topic": text("topic"), "d:partition": text("partition"),
+        "d:offset": text("offset"), "d:kafka_ts": text("kafka_ts"), "d:key": "coalesce(key, X'')",
+        "d:value": f"substring(coalesce(value, X''), 1, {DEAD_VALUE_LIMIT})",
+        "d:value_bytes": text("octet_length(coalesce(value, X''))"), "d:batch": text(sql_str(ctx.label)),
+    })  # fmt: skip
+
+
 def process_batch(
     raw: DataFrame,
     ctx: BatchContext,
-    refs: ReferenceCache,
+    refs,
     *,
     metrics_query: str | None = None,
     metrics_run: str | None = None,
     topics: dict[str, EventKind] | None = None,
 ) -> BatchResult:
-    """Process one batch of Kafka source rows into HBase (one Spark job); returns its counts."""
+    """Process one batch of Kafka source rows into HBase; returns its counts."""
     result = BatchResult(label=ctx.label, started_at=int(time.time() * 1000))
+    topics = topics or BY_TOPIC
     refs = refs.get()
-    kinds = {t: k.name for t, k in (topics or BY_TOPIC).items()}
-    pols, devs, zones = refs.politicians, refs.devices, refs.zones
-    parts = kafka_rows(raw).rdd.mapPartitions(
-        lambda rows: process_partition(ctx, kinds, pols, devs, zones, rows)
-    ).collect()
-
-    minute: dict = {}
-    authors: dict = {}
-    reasons: dict[str, int] = {}
-    event_times: list[int] = []
-    for part in parts:
-        result.read += part["read"]
-        for reason, n in part["dead_by_reason"].items():
-            reasons[reason] = reasons.get(reason, 0) + n
-        for kind, counts in part["by_kind"].items():
-            acc = result.by_kind.setdefault(kind, {"valid": 0, "new": 0, "dup_cross_batch": 0})
-            for k, v in counts.items():
-                acc[k] += v
-        for k, (c, m, snt) in part["minute"].items():
-            acc = minute.setdefault(k, [0, 0, 0.0])
-            acc[0] += c
-            acc[1] += m
-            acc[2] += snt
-        for k, n in part["authors"].items():
-            authors[k] = authors.get(k, 0) + n
-        event_times += part["event_times"]
-    if minute or authors:
-        write_social_aggregates(ctx, minute, authors, pols)
-    cross = sum(k["dup_cross_batch"] for k in result.by_kind.values())
-    if cross:
-        reasons["duplicate_event_id"] = reasons.get("duplicate_event_id", 0) + cross
-    result.good = sum(k["new"] for k in result.by_kind.values())
-    result.dead = sum(reasons.values())
-    result.dead_by_reason = dict(sorted(reasons.items()))
-    result.written_at = int(time.time() * 1000)
-    if event_times:
-        result.min_event_time, result.max_event_time = min(event_times), max(event_times)
-        latencies = [result.written_at - t for t in event_times]
-        result.latency_ms = _percentiles(latencies)
-        result.latency_hist = latency.histogram(latencies)
+    classified = classified_batch(raw, ctx, topics).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        good = classified.where(F.col("reason").isNull())
+        # Count-only rows (table ''): every record once, the independent side of read == good + dead.
+        out = [classified.selectExpr("'' AS table", "'' AS row", "0L AS ts", "cast(map() AS map<string, binary>) AS cells",
+                                     "'read' AS metric", "cast(NULL AS bigint) AS event_time"),
+               dead_letter_mutations(classified.where(F.col("reason").isNotNull()), ctx)]  # fmt: skip
+        for kind in sorted({k.name for k in topics.values()}):
+            out += RULES[kind](good.where(F.col("kind") == kind), ctx, refs)
+        # One Spark job: every write, and the batch's counts and latencies with it.
+        # Fewer, larger write tasks: each flushes its mutators once (one round trip per table).
+        union = reduce(DataFrame.unionAll, out).coalesce(raw.sparkSession.sparkContext.defaultParallelism)
+        written = jvm_sink.write(union, ctx.settings, latency_edges=latency.EDGES_MS)
+        result.written_at = int(time.time() * 1000)
+    finally:
+        classified.unpersist()
+    _account(ctx, result, written)
     if metrics_query:
         write_metrics(ctx, metrics_query, result, run_id=metrics_run)
     if not result.balanced():
         raise RuntimeError(f"batch {ctx.label}: read {result.read} != good {result.good} + dead {result.dead}")
     return result
+
+
+def _least(a: int | None, b: int) -> int:
+    return b if a is None else min(a, b)
+
+
+def _account(ctx: BatchContext, result: BatchResult, written: dict) -> None:
+    """Counts, reasons and latencies of a batch, from what the writer flushed: the event rows of
+    each kind are its good events, the dead letters (metric ``<kind>|<reason>|<cross>``) the rest,
+    and the count-only rows every record read. So what the metrics say was stored is what HBase
+    was handed, row for row, and a record that became neither unbalances the batch."""
+    events_tables = {ctx.t(k.events_table): name for name, k in KINDS.items()}
+    reasons: dict[str, int] = {}
+    fine: dict[int, int] = {}
+    hist = [0] * (len(latency.EDGES_MS) + 1)
+    max_latency = None
+    for (table, metric), w in sorted(written.items()):
+        if not table:
+            result.read += w.rows
+            continue
+        result.stored[table] = result.stored.get(table, 0) + w.rows
+        if table in events_tables and metric == "good":
+            kind = events_tables[table]
+            acc = result.by_kind.setdefault(kind, {"valid": 0, "new": 0, "dup_cross_batch": 0})
+            acc["valid"] += w.rows
+            acc["new"] += w.rows
+            result.good += w.rows
+            if w.min_event_time is not None:
+                result.min_event_time = _least(result.min_event_time, w.min_event_time)
+                result.max_event_time = -_least(-(result.max_event_time or w.max_event_time), -w.max_event_time)
+                max_latency = -_least(-(max_latency or w.max_latency_ms), -w.max_latency_ms)
+            hist = [a + b for a, b in zip(hist, w.histogram, strict=True)]
+            for b, n in w.fine.items():
+                fine[b] = fine.get(b, 0) + n
+        elif table == ctx.t("dead_letters"):
+            kind, reason, cross = metric.split("|")
+            reasons[reason] = reasons.get(reason, 0) + w.rows
+            result.dead += w.rows
+            if cross == "true":
+                acc = result.by_kind.setdefault(kind, {"valid": 0, "new": 0, "dup_cross_batch": 0})
+                acc["valid"] += w.rows
+                acc["dup_cross_batch"] += w.rows
+    result.dead_by_reason = dict(sorted(reasons.items()))
+    if result.good:
+        result.latency_hist = hist
+        result.latency_ms = {f"p{p}": jvm_sink.fine_percentile(fine, p) for p in (50, 95, 99)}
+        result.latency_ms.update(max=float(max_latency), n=float(result.good))
 
 
 def metrics_row_key(query: str, seq: int) -> bytes:

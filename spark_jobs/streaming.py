@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from spark_jobs.cli_args import add_hbase_args, hbase_endpoint
 from tormenta.intervals import parse_interval, spark_interval
 
 log = logging.getLogger("tormenta.streaming")
@@ -41,8 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--namespace", default="tormenta", help="HBase table name prefix")
     p.add_argument("--topic-map", default="",
                    help="override topics (default: the namespace's): social.comment=<topic>,geo.position=<topic>")
-    p.add_argument("--hbase-host", default="127.0.0.1")
-    p.add_argument("--hbase-port", type=int, default=9090)
+    add_hbase_args(p)
     p.add_argument("--run-seconds", type=float, default=0, help="stop after this long (0: run until stopped)")
     p.add_argument("--control-run", default=None, metavar="RUN_ID",
                    help="supervised by Airflow: watch <namespace>_control for this run's stop request, "
@@ -144,15 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per callback otherwise
-    from spark_jobs.hbase_sink import BatchContext
+    from spark_jobs.context import BatchContext
     from spark_jobs.pipeline import process_batch
     from spark_jobs.session import get_session
     from tormenta import reference
-    from tormenta.hbase import HBaseEndpoint
 
-    endpoint = HBaseEndpoint(args.hbase_host, args.hbase_port)
+    endpoint = hbase_endpoint(args)
     refs = reference.ensure(endpoint, args.namespace)  # tables + reference data; idempotent
     spark = get_session(f"tormenta-stream-{args.query_name}")
+    # Micro-batches are small and frequent: adaptive re-planning costs more than it saves, and
+    # one shuffle partition per core keeps the tasks (and HBase flushes) per batch few.
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    spark.conf.set("spark.sql.shuffle.partitions", str(spark.sparkContext.defaultParallelism))
     spark.streams.addListener(build_listener(endpoint, args.query_name, args.query_version, args.namespace))
 
     stream = (

@@ -64,3 +64,15 @@ def hbase(stack):
     conn = HBaseEndpoint(stack.bind_host, stack.thrift_port).connect()
     yield conn
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark session with the project's jars (the Kafka connector and the JVM sink): no
+    services, so the unit tests of the SQL contract and rules can use it."""
+    from spark_jobs import jvm_sink
+    from spark_jobs.session import get_session
+
+    session = get_session("tormenta-tests", master="local[2]")
+    jvm_sink.register(session)
+    return session  # not stopped: the JVM ends with the test process (stopping it races py4j's shutdown)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +52,12 @@ class EventKind:
     max_bytes: int
     events_table: str
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # Identifiers that end up in row keys: no '|' and no control characters (dead letter bad_id).
+    ids: tuple[str, ...] = ()
+
+    @property
+    def id_fields(self) -> tuple[str, ...]:
+        return ("event_id", self.key_field, *self.ids)
 
     @property
     def all_fields(self) -> dict[str, str]:
@@ -70,6 +78,7 @@ SOCIAL = EventKind(
     },
     max_bytes=16 * 1024,
     events_table="social_comments",
+    ids=("post_id",),
 )
 
 GEO = EventKind(
@@ -87,6 +96,7 @@ GEO = EventKind(
     max_bytes=1024,
     events_table="geo_positions",
     ranges={"lat": (-90.0, 90.0), "lon": (-180.0, 180.0), "speed_kmh": (0.0, 400.0)},
+    ids=("trip_id",),
 )
 
 KINDS: dict[str, EventKind] = {k.name: k for k in (SOCIAL, GEO)}
@@ -152,10 +162,28 @@ TABLES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def key_part(value: str) -> str:
+    """One component of a composite row key, escaped so that no two different records share a
+    key: '%' -> '%25', '|' -> '%7C' ('|' separates components). The Spark SQL writers apply the
+    same escaping (``spark_jobs.validation.key_part``)."""
+    return value.replace("%", "%25").replace("|", "%7C")
+
+
+def row_key(*parts: str) -> bytes:
+    """A composite row key: escaped components joined by '|'."""
+    return "|".join(key_part(str(p)) for p in parts).encode()
+
+
+def split_row_key(key: bytes | str) -> list[str]:
+    """The components of a composite row key (the inverse of :func:`row_key`)."""
+    text = key.decode() if isinstance(key, bytes) else key
+    return [p.replace("%7C", "|").replace("%25", "%") for p in text.split("|")]
+
+
 def event_row_key(event_id: str) -> bytes:
     """Row key of an event: a 2-hex salt spreads sequential ids over regions; deterministic."""
     salt = hashlib.md5(event_id.encode(), usedforsecurity=False).hexdigest()[:2]
-    return f"{salt}|{event_id}".encode()
+    return row_key(salt, event_id)
 
 
 def dead_letter_row_key(topic: str, partition: int, offset: int) -> bytes:
@@ -186,33 +214,111 @@ class ContractError(ValueError):
         self.reason = reason
 
 
-_PY_TYPES = {"long": (int,), "double": (int, float)}
+# The order of the checks is the contract: the first that fails names the dead-letter reason.
+# ``spark_jobs/validation.py`` runs the same checks as Spark SQL column expressions (the jobs' path);
+# this Python copy serves producers and is the reference a test holds the SQL to.
+MAX_JSON_DEPTH = 16  # events are flat objects; deeper nesting is refused as invalid JSON
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f|]")  # not allowed in identifiers (row keys)
 
 
-def _as_text(value: Any) -> str:
+def _json_defect(raw: bytes) -> str | None:
+    """What is wrong with the bytes as one JSON object (None: nothing); mirrors StrictJson.java."""
+    try:
+        text = raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return "invalid_utf8"
+    if text.startswith("\ufeff"):
+        return "invalid_json"
+
+    def no_duplicates(pairs):
+        seen = {}
+        for k, v in pairs:
+            if k in seen:
+                raise _Duplicate()
+            seen[k] = v
+        return seen
+
+    try:
+        value = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=_refuse_constant)
+    except _Duplicate:
+        return "duplicate_key"
+    except (ValueError, RecursionError):
+        return "invalid_json"
+    if not isinstance(value, dict) or _depth(value) > MAX_JSON_DEPTH:
+        return "invalid_json"
+    for s in _strings(value):
+        if "\x00" in s:
+            return "nul_character"
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a \ud800-style escape
+            return "invalid_unicode"
+    return None
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _strings(value: Any):
     if isinstance(value, str):
-        return value
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _type_ok(value: Any, typ: str) -> bool:
+    """Exact JSON types: a string field takes only a JSON string, a long only an integer literal
+    that fits 64 bits, a double any JSON number."""
+    if typ == "string":
+        return isinstance(value, str)
     if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value, separators=(",", ":"))
+        return False
+    if typ == "long":
+        return isinstance(value, int) and -(2**63) <= value < 2**63
+    return isinstance(value, int | float)
 
 
-def validate(raw: bytes, kind: EventKind, record_ts_ms: int, key: str | None = None) -> dict[str, Any]:
+def _finite_in(value: float | int, lo: float, hi: float) -> bool:
+    try:
+        f = float(value)
+    except OverflowError:  # an integer literal beyond a double
+        return False
+    return math.isfinite(f) and lo <= f <= hi
+
+
+def validate(raw: bytes | None, kind: EventKind, record_ts_ms: int, key: str | None = None) -> dict[str, Any]:
     """The contract check of one record; returns the event or raises ContractError(reason).
 
-    The streaming and batch jobs run it on every record (``spark_jobs.hbase_sink``); producers can
-    run it to refuse bad records early. ``key``: the Kafka key the record came with; it must be
-    the event's entity (``key_field``), which keeps each entity's events, and every copy of an
-    event, in one Kafka partition (per-entity order, per-partition dedupe).
+    ``key``: the Kafka key the record came with; it must be the event's entity (``key_field``),
+    which keeps each entity's events, and every copy of an event, in one Kafka partition.
+    The jobs run the same checks in Spark SQL (``spark_jobs.validation``), in the same order.
     """
+    if raw is None:
+        raise ContractError("null_value")
     if len(raw) > kind.max_bytes:
         raise ContractError("oversize")
-    try:
-        event = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ContractError("invalid_json") from None
-    if not isinstance(event, dict):
-        raise ContractError("invalid_json")
+    defect = _json_defect(raw)
+    if defect:
+        raise ContractError(defect)
+    event = json.loads(raw)
     extra = sorted(set(event) - set(kind.all_fields))
     if extra:
         raise ContractError(f"unexpected_field:{extra[0]}")
@@ -220,26 +326,24 @@ def validate(raw: bytes, kind: EventKind, record_ts_ms: int, key: str | None = N
         value = event.get(name)
         if value is None:
             raise ContractError(f"missing_field:{name}")
-        # Like Spark's JSON reader, string fields take any JSON value as its text; numeric
-        # fields must be JSON numbers (booleans and quoted numbers are wrong types).
-        if typ == "string":
-            continue
-        if isinstance(value, bool) or not isinstance(value, _PY_TYPES[typ]):
-            raise ContractError(f"wrong_type:{name}")
-        if typ == "long" and not -(2**63) <= value < 2**63:
+        if not _type_ok(value, typ):
             raise ContractError(f"wrong_type:{name}")
     if event["schema"] != kind.name or event["v"] != kind.version:
         raise ContractError("unknown_schema_version")
+    for name in kind.id_fields:
+        if _CONTROL.search(event[name]):
+            raise ContractError(f"bad_id:{name}")
     for name in ("event_id", kind.key_field):
-        if not _as_text(event[name]).strip():
+        if not event[name].strip():
             raise ContractError(f"empty_key:{name}")
-    for name, (lo, hi) in kind.ranges.items():
-        if not lo <= float(event[name]) <= hi:
+    for name, typ in kind.fields.items():
+        lo, hi = kind.ranges.get(name, (-math.inf, math.inf))
+        if typ == "double" and not _finite_in(event[name], lo, hi):
             raise ContractError(f"out_of_range:{name}")
     if event["event_time"] > record_ts_ms + MAX_FUTURE_MS:
         raise ContractError("event_time_in_future")
     if event["event_time"] < record_ts_ms - MAX_PAST_MS:
         raise ContractError("event_time_too_old")
-    if key is not None and key != _as_text(event[kind.key_field]):
+    if key is not None and key != event[kind.key_field]:
         raise ContractError(f"key_mismatch:{kind.key_field}")
     return event

@@ -1,4 +1,9 @@
-"""HBase access through the Thrift server (happybase): connect, ensure tables, batched writes."""
+"""HBase endpoints, and access through the Thrift server (happybase): connect, ensure tables, puts.
+
+The data path of the jobs writes with the native client from the JVM (``spark_jobs.jvm_sink``,
+through ZooKeeper to the region servers); happybase serves the control plane, reference
+seeding, table creation and the reads behind the UI.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,35 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HBaseEndpoint:
+    """Where HBase answers: the Thrift gateway (host, port) and, for the native client of the
+    JVM sink, the ZooKeeper quorum (``host:port[,host:port...]``) and znode parent."""
+
     host: str = "127.0.0.1"
     port: int = 9090
     transport: str = "buffered"
     protocol: str = "binary"
     timeout_ms: int = 30000
+    zookeeper_quorum: str = "127.0.0.1:2181"
+    znode_parent: str = "/hbase"
+
+    def native_settings(self) -> str:
+        """The HBase client configuration of the JVM sink, one ``key=value`` per line."""
+        for part in self.zookeeper_quorum.split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isdigit() or any(c in host for c in "=\n\r"):
+                raise ValueError(f"ZooKeeper quorum entry {part!r} is not host:port")
+        if not self.znode_parent.startswith("/") or any(c in self.znode_parent for c in "=\n\r"):
+            raise ValueError(f"znode parent {self.znode_parent!r} is not a ZooKeeper path")
+        return "\n".join([
+            f"hbase.zookeeper.quorum={self.zookeeper_quorum}",
+            f"zookeeper.znode.parent={self.znode_parent}",
+            # Fail a batch within about a minute when HBase is gone (the default retries for ~20 min);
+            # Airflow's retry of the job then replays the batch, idempotently.
+            "hbase.client.retries.number=10",
+            "hbase.client.pause=200",
+            f"hbase.client.operation.timeout={max(self.timeout_ms, 60000)}",
+            f"hbase.rpc.timeout={self.timeout_ms}",
+        ])  # fmt: skip
 
     def connect(self):
         """Open a happybase connection (import kept local: Spark executors import this lazily)."""
@@ -54,27 +83,32 @@ def put_rows(
     rows: Iterable[tuple[bytes, dict[bytes, bytes], int | None]],
     batch_size: int = 1000,
 ) -> int:
-    """Write ``(row_key, {b'cf:col': value}, timestamp_ms)`` rows with batched mutations.
+    """Write ``(row_key, {b'cf:col': value}, timestamp_ms)`` rows, ``batch_size`` rows per Thrift call.
 
+    (happybase's own ``batch_size`` counts cells, not rows: it is not used.)
     Retry: idempotent. Row keys are deterministic and every cell carries an explicit timestamp,
     so writing the same rows again overwrites the same cells instead of adding versions or rows.
     """
     tbl = conn.table(table)
     count = 0
-    # Group by timestamp: happybase batches take one timestamp each.
-    batches: dict[int | None, object] = {}
+    # Group by timestamp: happybase batches take one timestamp each. ts -> (batch, rows in it)
+    batches: dict[int | None, list] = {}
     try:
         for key, cells, ts in rows:
-            batch = batches.get(ts)
-            if batch is None:
-                batch = batches[ts] = tbl.batch(timestamp=ts, batch_size=batch_size)
-            batch.put(key, cells)
+            entry = batches.get(ts)
+            if entry is None:
+                entry = batches[ts] = [tbl.batch(timestamp=ts), 0]
+            entry[0].put(key, cells)
+            entry[1] += 1
             count += 1
+            if entry[1] >= batch_size:
+                entry[0].send()
+                entry[1] = 0
             if len(batches) > 256:  # bound memory when every row has its own timestamp
-                for b in batches.values():
+                for b, _ in batches.values():
                     b.send()
                 batches.clear()
     finally:
-        for b in batches.values():
+        for b, _ in batches.values():
             b.send()
     return count

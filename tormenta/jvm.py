@@ -1,9 +1,11 @@
-"""JVM components (Kafka, HBase, Spark's Kafka connector) resolved from Maven Central by Maven.
+"""JVM components resolved from Maven Central by Maven, and the project's own JVM sink built by it.
 
 Each component has a pom under ``jvm/<name>/pom.xml``. ``ensure_jars`` runs
 ``mvn dependency:copy-dependencies`` once per pom into ``<jars_dir>/<name>`` and leaves a stamp
-holding the pom's hash, so later calls cost nothing until the pom changes. Nothing is downloaded
-from any URL other than through Maven.
+holding the pom's hash (and, for a module with Java sources, theirs), so later calls cost nothing
+until the pom or a source changes. A module with sources (``jvm/sink``) is also built there with
+``mvn package``: its jar is ours, never downloaded prebuilt. Nothing is downloaded from any URL
+other than through Maven.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ class Component:
     include_artifact_ids: tuple[str, ...] | None = None
     # Resolved when first needed (benchmark tools), not by `tormenta jars`.
     on_demand: bool = False
+    # Only dependencies of these Maven groups are copied (None: every group).
+    include_group_ids: tuple[str, ...] | None = None
+    exclude_artifact_ids: tuple[str, ...] = ()
+    # Java sources under jvm/<name>/src: `mvn package` builds the module's own jar as well.
+    builds_jar: bool = False
 
 
 COMPONENTS: dict[str, Component] = {
@@ -49,9 +56,25 @@ COMPONENTS: dict[str, Component] = {
             "commons-pool2",
         ),
     ),
+    # Our JVM sink (BufferedMutator writer, batched lookups, strict JSON, HFile bulk load) and the
+    # HBase client it needs. Spark 4.2 already ships Hadoop (client-api/runtime 3.5), ZooKeeper,
+    # Jackson, logging and the commons: only HBase's own jars are copied next to ours.
+    "sink": Component(
+        "sink",
+        include_group_ids=(
+            "org.apache.hbase", "org.apache.hbase.thirdparty", "io.opentelemetry", "org.jruby.jcodings",
+            "org.jruby.joni", "com.google.protobuf", "org.apache.yetus",
+        ),
+        exclude_artifact_ids=("hbase-http", "hbase-shaded-jetty", "hbase-shaded-jersey", "hbase-replication",
+                              "hbase-procedure"),
+        builds_jar=True,
+    ),  # fmt: skip
     # HBase's PerformanceEvaluation for bench/ (B3).
     "bench": Component("bench", ("hbase-mapreduce",), on_demand=True),
 }
+
+# What spark-submit puts on the jobs' classpath (`--jars` / `spark.jars`).
+SPARK_COMPONENTS = ("spark", "sink")
 
 
 class PrerequisiteError(RuntimeError):
@@ -103,9 +126,18 @@ def jars_dir(name: str) -> Path:
     return load().jars_dir / name
 
 
+def source_files(name: str) -> list[Path]:
+    """Java sources of a module that builds its own jar (sorted; empty for pure dependency poms)."""
+    return sorted((POM_ROOT / name / "src").rglob("*.java"))
+
+
 def _stamp_value(component: Component) -> str:
     digest = hashlib.sha256(pom_path(component.name).read_bytes())
-    digest.update(repr(component.include_artifact_ids).encode())
+    digest.update(repr((component.include_artifact_ids, component.include_group_ids,
+                        component.exclude_artifact_ids)).encode())  # fmt: skip
+    for src in source_files(component.name) if component.builds_jar else []:
+        digest.update(str(src.relative_to(POM_ROOT)).encode())
+        digest.update(src.read_bytes())
     return digest.hexdigest()
 
 
@@ -166,10 +198,27 @@ def ensure_jars(name: str, *, force: bool = False) -> Path:
     ]
     if component.include_artifact_ids:
         cmd.append("-DincludeArtifactIds=" + ",".join(component.include_artifact_ids))
+    if component.include_group_ids:
+        cmd.append("-DincludeGroupIds=" + ",".join(component.include_group_ids))
+    if component.exclude_artifact_ids:
+        cmd.append("-DexcludeArtifactIds=" + ",".join(component.exclude_artifact_ids))
     print(f"[jars] resolving {name} from Maven Central ({pom_path(name).relative_to(REPO_ROOT)})",
           file=sys.stderr, flush=True)
     started = time.monotonic()
     _run_maven(cmd, target.parent / f"maven-{name}.log", name)
+    if component.builds_jar:
+        build = target.parent / f".{name}.build"
+        shutil.rmtree(build, ignore_errors=True)
+        print(f"[jars] building {name} (mvn package: {len(source_files(name))} Java sources)",
+              file=sys.stderr, flush=True)
+        _run_maven([mvn, "-B", "-ntp", "-f", str(pom_path(name)), "package", "-DskipTests",
+                    f"-Dtormenta.build.dir={build}"], target.parent / f"maven-{name}-package.log",
+                   f"{name} package")  # fmt: skip
+        built = sorted(build.glob("*.jar"))
+        if len(built) != 1:
+            raise RuntimeError(f"mvn package of {name} made {len(built)} jars in {build}, expected 1")
+        shutil.copy2(built[0], staging / built[0].name)
+        shutil.rmtree(build, ignore_errors=True)
     (staging / ".stamp").write_text(_stamp_value(component) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
@@ -193,6 +242,11 @@ def jar_paths(name: str) -> list[Path]:
     if not jars:
         raise FileNotFoundError(f"no jars in {folder}; run `tormenta jars` (or `make jars`) first")
     return jars
+
+
+def spark_jar_paths() -> list[Path]:
+    """Every jar the Spark jobs need beyond pyspark's own: the Kafka connector and our sink."""
+    return [p for name in SPARK_COMPONENTS for p in jar_paths(name)]
 
 
 def spark_connector_version() -> str:

@@ -30,6 +30,6 @@ def spark_submit_command(job: str, job_args: list[str], master: str = "local[2]"
     cmd = [str(Path(sys.executable).parent / "spark-submit"), "--master", master]
     for key, value in {**DEFAULT_CONF, **(conf or {})}.items():
         cmd += ["--conf", f"{key}={value}"]
-    cmd += ["--jars", ",".join(str(p) for p in jvm.jar_paths("spark"))]
+    cmd += ["--jars", ",".join(str(p) for p in jvm.spark_jar_paths())]
     cmd += [str(LOG4J2_FILE.parent / f"{job}.py"), *job_args]
     return cmd

@@ -1,8 +1,12 @@
-"""Social-comment business rules, one comment at a time (pure Python, run inside Spark's workers).
+"""Social-comment business rules: Spark SQL for the jobs, plain Python as the reference model.
 
 Per comment: ``mentions`` (number of @handles in the text) and ``sentiment`` in [-1, 1] from a
 small Spanish/English keyword lexicon: (positive - negative) / max(1, positive + negative).
 Per politician and minute, and per politician and author, the pipeline sums these up.
+
+:func:`mutations` is what the micro-batch and the batch window run (DataFrame in, HBase mutations
+out, no Python per row); :func:`sentiment_of` / :func:`add_comment_features` are the same rules
+one comment at a time, which the tests hold the SQL to.
 """
 
 from __future__ import annotations
@@ -44,3 +48,70 @@ def add_comment_features(event: dict[str, Any]) -> dict[str, Any]:
     event["sentiment"] = sentiment_of(text)
     event["minute"] = minute_bucket(int(event["event_time"]))
     return event
+
+
+# --- the rules as Spark SQL ------------------------------------------------------------------
+def _words_in(words: frozenset[str]) -> str:
+    from spark_jobs.validation import sql_str
+
+    return f"size(filter(_words, w -> w IN ({', '.join(sql_str(w) for w in sorted(words))})))"
+
+
+# Java's \w is ASCII unless (?U): with it, these match the Python patterns above.
+FEATURES_SQL = {
+    "mentions": r"size(regexp_extract_all(text, '(?U)@(\\w+)', 1))",
+    "sentiment": f"cast({_words_in(POSITIVE)} - {_words_in(NEGATIVE)} AS double) "
+                 f"/ cast(greatest(1, {_words_in(POSITIVE)} + {_words_in(NEGATIVE)}) AS double)",
+    "minute": "date_format(timestamp_millis(event_time), 'yyyyMMddHHmm')",
+}  # fmt: skip
+
+
+def with_features(events):
+    """``mentions``, ``sentiment`` (as in :func:`add_comment_features`) and ``minute`` columns."""
+    from pyspark.sql import functions as F
+
+    words = F.expr(r"split(lower(text), '(?U)(?:[^\\w@#]|_)+')")
+    return events.withColumn("_words", words).selectExpr(
+        "*", *[f"{sql} AS {name}" for name, sql in FEATURES_SQL.items()]).drop("_words")  # fmt: skip
+
+
+def mutations(events, ctx):
+    """The new comments of a batch -> HBase mutations: the comments enriched with politician and
+    party (JVM lookups of ``ref_politicians``, cached per executor), and this batch's contribution
+    to every (page, minute) and (page, author) row. Retry: idempotent (explicit timestamps,
+    the batch's own contribution column)."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs import jvm_sink
+    from spark_jobs.context import envelope_cells, text
+    from spark_jobs.context import mutations as as_mutations
+    from spark_jobs.validation import event_row_key_sql, row_key_sql, sql_str
+    from tormenta.contracts import SOCIAL
+
+    feats = with_features(events).withColumn("_ref_table", F.lit(ctx.t("ref_politicians")))
+    enriched = jvm_sink.lookup(feats, "_ref_table", "page_id", {"politician": "d:name", "party": "d:party"},
+                               ctx.settings, cache_seconds=60)  # fmt: skip
+    cells = envelope_cells(ctx)
+    for name in ("page_id", "post_id", "author", "text", "lang", "mentions", "sentiment"):
+        cells[f"d:{name}"] = text(name)
+    cells.update({"d:politician": text("coalesce(politician, '')"), "d:party": text("coalesce(party, '')")})
+    comments = as_mutations(enriched, ctx.t(SOCIAL.events_table), event_row_key_sql(), ctx.ts, cells,
+                            metric="'good'", event_time="event_time")  # fmt: skip
+    # Both aggregates in one shuffle: (page, minute) and (page, author) keys side by side.
+    # Sentiment is summed as a decimal: exact, so the sum does not depend on the order partial
+    # aggregates meet in (a replayed batch must write byte-identical cells).
+    keyed = enriched.selectExpr("'minute' AS _agg", "page_id", "minute AS _k", "mentions",
+                                "cast(sentiment AS decimal(20,12)) AS sentiment", "coalesce(party, '') AS party").unionAll(
+        enriched.selectExpr("'author' AS _agg", "page_id", "author AS _k", "0 AS mentions",
+                            "cast(0 AS decimal(20,12)) AS sentiment", "'' AS party"))  # fmt: skip
+    per_key = keyed.groupBy("_agg", "page_id", "_k").agg(
+        F.expr("count(*) AS comments"), F.expr("sum(mentions) AS mentions"),
+        F.expr("sum(sentiment) AS sentiment_sum"), F.expr("max(party) AS party"),
+    )  # fmt: skip
+    doc = "to_json(named_struct('comments', comments, 'mentions', mentions, 'party', party, " \
+          "'sentiment_sum', round(cast(sentiment_sum AS double), 9)))"
+    tables = f"CASE _agg WHEN 'minute' THEN {sql_str(ctx.t('social_minute'))} ELSE {sql_str(ctx.t('social_authors'))} END"
+    aggregates = as_mutations(per_key, "", row_key_sql("page_id", "_k"), ctx.ts,
+                              {ctx.contribution_column: text(f"CASE _agg WHEN 'minute' THEN {doc} ELSE cast(comments AS string) END")},
+                              table_expr=tables)  # fmt: skip
+    return [comments, aggregates]

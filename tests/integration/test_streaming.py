@@ -162,6 +162,7 @@ def expected_trip_distance(events):
     return trips
 
 
+@pytest.mark.contract(10)
 def test_good_and_poison_input(env):
     social = social_events(600)
     geo = geo_events()
@@ -231,6 +232,8 @@ def test_good_and_poison_input(env):
     }
 
 
+@pytest.mark.contract(1)
+@pytest.mark.contract(9)
 def test_interval_change_continues_and_replay_is_byte_identical(env):
     first = social_events(300, seed=11)
     env.send_social(first)
@@ -261,6 +264,7 @@ def test_interval_change_continues_and_replay_is_byte_identical(env):
     assert env.snapshot() == before
 
 
+@pytest.mark.contract(1)
 def test_kill_9_driver_mid_run_loses_and_doubles_nothing(env):
     social = social_events(6000, seed=21)
     env.send_social(social)
@@ -283,3 +287,50 @@ def test_kill_9_driver_mid_run_loses_and_doubles_nothing(env):
     assert list(env.table("dead_letters").scan()) == []  # nothing was seen as a duplicate
     got, want = stored_minutes(env), expected_social(social)
     assert {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in want.items()}
+
+
+@pytest.mark.contract(10)
+def test_every_bad_input_class_through_a_running_query(env, unique):
+    """Each class of bad input is a dead letter with its reason, the running query keeps going,
+    the same event id under two keys is stored and counted once, and good + dead == produced."""
+    from tests.bad_input import cases, enc
+    from tests.bad_input import social as social_event
+
+    proc = env.start(max_offsets=5000)
+    try:
+        now = int(time.time() * 1000)
+        before = social_events(200, seed=31)
+        env.send_social(before)
+        bad = cases(now, prefix=f"{unique}-")
+        for _, kind, raw, key, _ in bad:
+            env.producer._producer.produce(env.social_topic if kind == "social" else env.geo_topic, key=key, value=raw)
+        twin = social_event(event_id=f"{unique}-twin", event_time=now, sent_at=now, page_id="pol-01")
+        env.send_raw(env.social_topic, enc(twin), key=b"pol-01")
+        env.send_raw(env.social_topic, enc({**twin, "page_id": "pol-02"}), key=b"pol-02")
+        after = social_events(200, pages=("pol-05",), seed=32)
+        env.send_social(after)
+        produced = len(before) + len(bad) + 2 + len(after)
+
+        deadline = time.monotonic() + 300
+        while sum(m["read"] for m in env.metrics()) < produced:
+            assert proc.poll() is None, proc.stderr.read()[-3000:]  # the query never stops on bad input
+            assert time.monotonic() < deadline, "records not processed"
+            time.sleep(1)
+        assert proc.poll() is None
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+    metrics = env.metrics()
+    assert sum(m["read"] for m in metrics) == produced
+    assert sum(m["good"] for m in metrics) == len(before) + len(after) + 1  # one twin
+    assert sum(m["dead"] for m in metrics) == len(bad) + 1
+    dead = [c for _, c in env.table("dead_letters").scan()]
+    by_value = {c[b"d:value"]: c[b"d:reason"].decode() for c in dead if c[b"d:reason"] != b"duplicate_event_id"}
+    for name, _, raw, _, reason in bad:
+        assert by_value.get(raw or b"") == reason, name
+    assert [c[b"d:reason"] for c in dead].count(b"duplicate_event_id") == 1  # the second twin
+    comments = dict(env.table("social_comments").scan())
+    assert event_row_key(twin["event_id"]) in comments
+    got = stored_minutes(env)
+    assert sum(v[0] for v in got.values()) == len(before) + len(after) + 1  # the twin counted once

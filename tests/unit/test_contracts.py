@@ -2,13 +2,17 @@ import json
 
 import pytest
 
+from tests.bad_input import CASES
 from tormenta.contracts import (
     GEO,
+    KINDS,
     SOCIAL,
     TABLES,
     ContractError,
     event_row_key,
     minute_bucket,
+    row_key,
+    split_row_key,
     table_name,
     validate,
 )
@@ -49,9 +53,27 @@ def test_poison_reasons(raw, reason):
     assert err.value.reason == reason
 
 
-def test_good_event_and_lenient_strings():
+def test_good_event_and_exact_types():
     assert validate(social(), SOCIAL, NOW)["page_id"] == "pol-01"
-    assert validate(social(author=42), SOCIAL, NOW)["author"] == 42  # JSON numbers read as text
+    with pytest.raises(ContractError, match="wrong_type:author"):  # a number is not a string
+        validate(social(author=42), SOCIAL, NOW)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_every_bad_input_class_has_its_reason(case):
+    _, kind, raw, key, reason = case
+    # A null Kafka key is no entity: the jobs compare it as "" (producers may pass key=None: no check).
+    with pytest.raises(ContractError) as err:
+        validate(raw, KINDS[f"{kind}.comment" if kind == "social" else "geo.position"], NOW,
+                 key="" if key is None else key.decode(errors="replace"))
+    assert err.value.reason == reason
+
+
+def test_composite_row_keys_are_unambiguous():
+    assert row_key("a|b", "c") != row_key("a", "b|c")
+    assert row_key("a%7Cb") != row_key("a|b")
+    for parts in (["a|b", "c"], ["a", "b|c"], ["100%", "|%|"], ["", ""]):
+        assert split_row_key(row_key(*parts)) == parts
 
 
 def test_geo_ranges():

@@ -14,7 +14,11 @@ class FakeBatch:
     def put(self, key, cells):
         self.pending.append((key, cells))
 
+    sends: list[int] = []  # rows per send, over every batch (reset by each test that reads it)
+
     def send(self):
+        if self.pending:
+            FakeBatch.sends.append(len(self.pending))
         for key, cells in self.pending:
             for col, val in cells.items():
                 self.store.setdefault(key, {})[(col, self.timestamp)] = val
@@ -61,6 +65,16 @@ def test_every_row_is_flushed_even_with_many_timestamps():
     rows = [(f"k{i}".encode(), {b"d:v": b"x"}, i) for i in range(1000)]
     assert put_rows(conn, "t", rows) == 1000
     assert len(conn.store) == 1000
+
+
+def test_batches_count_rows_not_cells():
+    """happybase's own batch_size counts cells; put_rows sends batch_size *rows* per call."""
+    conn = FakeConn()
+    FakeBatch.sends = []
+    rows = [(f"k{i}".encode(), {f"d:c{j}".encode(): b"x" for j in range(14)}, 7) for i in range(2500)]
+    assert put_rows(conn, "t", rows, batch_size=1000) == 2500
+    assert FakeBatch.sends == [1000, 1000, 500]
+    assert len(conn.store) == 2500
 
 
 def test_ensure_table_is_idempotent():

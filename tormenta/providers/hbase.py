@@ -11,7 +11,9 @@ class HBaseHook(BaseHook):
     """Reads the HBase Thrift endpoint from an Airflow connection.
 
     Connection: host and port of the Thrift server; extras ``transport`` (buffered|framed),
-    ``protocol`` (binary|compact) and ``timeout_ms``.
+    ``protocol`` (binary|compact), ``timeout_ms``, and for the jobs' native writer
+    ``zookeeper_quorum`` (``host:port,...``; default: the Thrift host on port 2181) and
+    ``znode_parent`` (default ``/hbase``).
     """
 
     conn_name_attr = "hbase_conn_id"
@@ -36,6 +38,8 @@ class HBaseHook(BaseHook):
             transport=extra.get("transport", "buffered"),
             protocol=extra.get("protocol", "binary"),
             timeout_ms=int(extra.get("timeout_ms", 30000)),
+            zookeeper_quorum=extra.get("zookeeper_quorum") or f"{conn.host or '127.0.0.1'}:2181",
+            znode_parent=extra.get("znode_parent", "/hbase"),
         )
 
     def get_conn(self):

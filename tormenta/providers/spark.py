@@ -125,7 +125,7 @@ class SparkJobOperator(SparkSubmitOperator):
         if not self.jars:
             from tormenta import jvm
 
-            self.jars = ",".join(str(p) for p in jvm.jar_paths("spark"))
+            self.jars = ",".join(str(p) for p in jvm.spark_jar_paths())
         if self.checkpoint_root and "--checkpoint-root" not in (self.application_args or []):
             self.application_args = [*(self.application_args or []), "--checkpoint-root",
                                      str(load().home / "checkpoints")]  # fmt: skip

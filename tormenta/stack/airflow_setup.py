@@ -160,8 +160,10 @@ def connections(s: Settings) -> dict[str, dict]:
             "conn_type": "generic",
             "host": s.bind_host,
             "port": s.thrift_port,
-            "description": "HBase Thrift server (happybase: buffered transport, binary protocol).",
-            "extra": json.dumps({"transport": "buffered", "protocol": "binary", "timeout_ms": 30000}),
+            "description": "HBase: Thrift server (happybase: buffered transport, binary protocol) and the "
+                           "ZooKeeper quorum the jobs' native writer finds the region servers through.",
+            "extra": json.dumps({"transport": "buffered", "protocol": "binary", "timeout_ms": 30000,
+                                 "zookeeper_quorum": f"{s.bind_host}:{s.zookeeper_port}"}),
         },
     }
 

@@ -1,0 +1,102 @@
+"""Python handles on the project's JVM sink (``jvm/sink``): DataFrames in, DataFrames out.
+
+Every call hands Spark a DataFrame's JVM handle through py4j; the rows stay in the executors'
+JVMs and never cross Python. What comes back is a small summary (counts per table) or a new
+DataFrame.
+
+- :func:`write`: mutations ``(table, row, ts, cells)`` -> HBase through ``BufferedMutator``.
+- :func:`lookup`: batched gets that add HBase cells as columns (cross-batch duplicates, device
+  state as of before a batch, reference rows for enrichment).
+- :func:`register`: the SQL function ``tormenta_json_defect`` (strict JSON; ``StrictJson.java``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
+
+WRITE_BUFFER_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the writer handed to HBase and flushed for one table and metric."""
+
+    rows: int
+    cells: int
+    min_event_time: int | None = None
+    max_event_time: int | None = None
+    max_latency_ms: int | None = None
+    histogram: tuple[int, ...] = ()  # over the edges given to write()
+    fine: dict[int, int] = field(default_factory=dict)  # bucket floor(ln(1 + ms) / ln 1.01) -> count
+
+
+FINE_GROWTH = 1.01
+
+
+def fine_percentile(fine: dict[int, int], p: float) -> float | None:
+    """The p-th percentile (nearest rank) of latencies in fine buckets: within 1 % of the exact value."""
+    n = sum(fine.values())
+    if not n:
+        return None
+    rank = min(n - 1, int(round(p / 100 * (n - 1))))
+    seen = 0
+    for bucket in sorted(fine):
+        seen += fine[bucket]
+        if seen > rank:
+            return round(FINE_GROWTH ** (bucket + 0.5) - 1, 1)
+    return None
+
+
+def _jvm(spark: SparkSession):
+    return spark.sparkContext._jvm.io.tormenta.spark
+
+
+def register(spark: SparkSession) -> None:
+    """Make ``tormenta_json_defect(value BINARY)`` available to Spark SQL in this session."""
+    _jvm(spark).StrictJson.register(spark._jsparkSession)
+
+
+def write(mutations: DataFrame, settings: str, buffer_bytes: int = WRITE_BUFFER_BYTES,
+          latency_edges: tuple[int, ...] = ()) -> dict[tuple[str, str], Written]:  # fmt: skip
+    """Write every mutation (one Spark job); returns, per (table, metric), what was flushed.
+
+    Optional mutation columns ``metric`` (rows are counted per value) and ``event_time`` (latency
+    from the event to its task's flush, as a histogram over ``latency_edges``) make the write the
+    batch's bookkeeping too. Retry: idempotent (explicit cell timestamps: the same mutations
+    overwrite the same cells).
+    """
+    spark = mutations.sparkSession
+    gateway = spark.sparkContext._gateway
+    edges = gateway.new_array(gateway.jvm.long, len(latency_edges))
+    for i, e in enumerate(latency_edges):
+        edges[i] = int(e)
+    out = _jvm(spark).HBaseWriter.write(mutations._jdf, settings, buffer_bytes, edges)
+    result = {}
+    for line in filter(None, out.splitlines()):
+        table, metric, rows, cells, tmin, tmax, lmax, hist, fine = line.split("\t")
+        result[(table, metric)] = Written(
+            int(rows), int(cells), int(tmin) if tmin else None, int(tmax) if tmax else None,
+            int(lmax) if lmax else None, tuple(int(n) for n in hist.split(",") if n),
+            {int(b): int(n) for b, n in (pair.split(":") for pair in fine.split(",") if pair)},
+        )  # fmt: skip
+    return result
+
+
+def lookup(df: DataFrame, table_col: str, key_col: str, columns: dict[str, str], settings: str, *,
+           before_ts: int = 0, cache_seconds: int = 0) -> DataFrame:  # fmt: skip
+    """``df`` plus one string column per ``alias -> "family:qualifier"`` read from the table named
+    in ``table_col`` at the row key in ``key_col`` (null when absent). ``before_ts``: only cells
+    older than it (a replayed batch reads what its first attempt read). Read-only."""
+    spark = df.sparkSession
+    gateway = spark.sparkContext._gateway
+    names = list(columns)
+    cols = gateway.new_array(gateway.jvm.java.lang.String, len(names))
+    aliases = gateway.new_array(gateway.jvm.java.lang.String, len(names))
+    for i, alias in enumerate(names):
+        cols[i], aliases[i] = columns[alias], alias
+    jdf = _jvm(spark).HBaseLookup.lookup(df._jdf, table_col, key_col, cols, aliases, int(before_ts),
+                                         int(cache_seconds), settings)  # fmt: skip
+    return ClassicDataFrame(jdf, spark)

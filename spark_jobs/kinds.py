@@ -1,0 +1,24 @@
+"""The registry of event kinds on the processing side: each contract (``tormenta.contracts.KINDS``)
+with the rules that turn its good events into HBase mutations. The micro-batch and the batch
+window loop over it; a contract without rules, or rules without a contract, fail at import."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import DataFrame
+
+from spark_jobs.context import BatchContext
+from spark_jobs.transforms import geo, social
+from tormenta.contracts import GEO, KINDS, SOCIAL
+
+# kind name -> (good events of that kind, the batch, the reference cache) -> mutation DataFrames
+Rules = Callable[[DataFrame, BatchContext, object], list[DataFrame]]
+
+RULES: dict[str, Rules] = {
+    SOCIAL.name: lambda events, ctx, refs: social.mutations(events, ctx),
+    GEO.name: lambda events, ctx, refs: geo.mutations(events, ctx, refs.zones),
+}
+
+if set(RULES) != set(KINDS):
+    raise ImportError(f"event kinds without rules or rules without a contract: {set(RULES) ^ set(KINDS)}")
