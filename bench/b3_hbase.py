@@ -1,5 +1,6 @@
-"""B3: HBase sink rows/s (batched puts through Thrift) vs HBase's PerformanceEvaluation
-(sequentialWrite, native client, same server) vs one Thrift put per row.
+"""B3: the JVM sink's rows/s (BufferedMutator from Spark's executors, what the jobs use) vs HBase's
+PerformanceEvaluation (sequentialWrite, native client, same server), next to the Thrift paths
+(batched puts, one put per row) for comparison.
 
 Rows carry what a stored social comment carries: 13 cells, ~330 bytes with keys. PE writes one
 cell per row; it runs with ``--valueSize`` equal to our bytes per row, so both move the same bytes.
@@ -42,6 +43,33 @@ def batched(conn, table: str, n: int) -> float:
     return n / sw.seconds
 
 
+def jvm_sink(table: str, n: int) -> float:
+    """The jobs' writer: the same rows as a Spark DataFrame (made in the JVM and cached first, so
+    only the write is timed) through spark_jobs.jvm_sink.write on local[2]."""
+    from spark_jobs import jvm_sink as sink
+    from spark_jobs.session import get_session
+    from spark_jobs.validation import sql_str
+    from tormenta.hbase import HBaseEndpoint
+
+    s = settings()
+    _, cells, _ = next(rows(1))
+    spark = get_session("bench-b3", master="local[2]")
+    pairs = ", ".join(f"{sql_str(k.decode())}, cast({sql_str(v.decode())} AS binary)" for k, v in cells.items())
+    df = spark.range(n).selectExpr(
+        f"{sql_str(table)} AS table",
+        "concat(substring(md5(concat('pol-03-c', lpad(cast(id AS string), 12, '0'))), 1, 2), '|pol-03-c', "
+        "lpad(cast(id AS string), 12, '0')) AS row",
+        "1000000001L AS ts", f"map({pairs}) AS cells", "CAST(NULL AS string) AS metric",
+        "CAST(NULL AS bigint) AS event_time").persist()  # fmt: skip
+    df.count()
+    settings_text = HBaseEndpoint(zookeeper_quorum=f"{s.bind_host}:{s.zookeeper_port}").native_settings()
+    with Stopwatch() as sw:
+        written = sink.write(df, settings_text)
+    df.unpersist()
+    assert written[(table, "")].rows == n, written
+    return n / sw.seconds
+
+
 def one_by_one(conn, table: str, n: int) -> float:
     t = conn.table(table)
     with Stopwatch() as sw:
@@ -75,30 +103,36 @@ def run(runs: int, n: int) -> list[Figure]:
 
     s = settings()
     size = row_bytes()
-    f_ours = Figure("B3", "HBase sink: batched Thrift puts (1000/batch)", "rows/s")
+    f_jvm = Figure("B3", "HBase sink: JVM BufferedMutator from Spark (local[2])", "rows/s")
+    f_ours = Figure("B3", "batched Thrift puts (1000 rows/call)", "rows/s")
     f_one = Figure("B3", "one Thrift put per row", "rows/s")
     f_pe = Figure("B3", "HBase PerformanceEvaluation sequentialWrite", "rows/s")
     r_pe = Figure("B3", "sink / PerformanceEvaluation", "ratio", target=">= 0.50")
-    r_one = Figure("B3", "sink / one put per row", "ratio", target=">= 10")
+    r_one = Figure("B3", "sink / one Thrift put per row", "ratio", target=">= 10")
     for i in range(runs):
         t = tag()
         conn = HBaseEndpoint(s.bind_host, s.thrift_port).connect()
         try:
             table = f"bench_b3_{t}"
             ensure_table(conn, table, {"d": {"max_versions": 1}})
+            ensure_table(conn, f"{table}_jvm", {"d": {"max_versions": 1}})
+            jvm = jvm_sink(f"{table}_jvm", n)
             ours = batched(conn, table, n)
             one = one_by_one(conn, table, max(1000, n // 20))
             pe = performance_evaluation(n, size, f"bench_pe_{t}")
-            for name in (table, f"bench_pe_{t}"):
+            for name in (table, f"{table}_jvm", f"bench_pe_{t}"):
                 conn.delete_table(name, disable=True)
         finally:
             conn.close()
+        f_jvm.values.append(round(jvm, 1))
         f_ours.values.append(round(ours, 1))
         f_one.values.append(round(one, 1))
         f_pe.values.append(round(pe, 1))
-        r_pe.values.append(round(ours / pe, 3))
-        r_one.values.append(round(ours / one, 2))
-        print(f"  B3 run {i + 1}: batched {ours:,.0f}/s, one-by-one {one:,.0f}/s, PE {pe:,.0f}/s", flush=True)
-    for f in (f_ours, f_one, f_pe):
-        f.note = f"{n:,} rows (one-by-one: {max(1000, n // 20):,}), ~{size} bytes per row"
-    return [f_ours, f_one, f_pe, r_pe, r_one]
+        r_pe.values.append(round(jvm / pe, 3))
+        r_one.values.append(round(jvm / one, 2))
+        print(f"  B3 run {i + 1}: JVM sink {jvm:,.0f}/s, Thrift batched {ours:,.0f}/s, one-by-one {one:,.0f}/s, "
+              f"PE {pe:,.0f}/s", flush=True)  # fmt: skip
+    cells = len(next(rows(1))[1])
+    for f in (f_jvm, f_ours, f_one, f_pe):
+        f.note = f"{n:,} rows (one-by-one: {max(1000, n // 20):,}), {cells} cells and ~{size} bytes per row (PE: 1 cell)"
+    return [f_jvm, f_ours, f_one, f_pe, r_pe, r_one]

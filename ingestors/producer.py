@@ -2,9 +2,13 @@
 
 Durability settings are explicit: ``enable.idempotence=true`` (librdkafka defaults to false),
 ``acks=all``, a bounded ``message.timeout.ms``. Throughput comes from batching (``linger.ms``,
-``batch.size``) and lz4 compression, never from weakening acknowledgements. A delivery
-callback counts every success and failure; ``close`` fails when anything was not acknowledged,
-so a run never claims success for records the broker rejected.
+``batch.size``) and lz4 compression, never from weakening acknowledgements. ``close`` fails
+when anything was not acknowledged, so a run never claims success for records the broker rejected.
+
+Delivery reports: by default librdkafka reports only failures (``delivery.report.only.error``),
+and a record counts as acknowledged once a flush returned with nothing pending and it did not
+fail: no Python callback per record. A source that must answer per record (the geo endpoint
+answers a phone only after Kafka acknowledged its positions) asks for every report.
 """
 
 from __future__ import annotations
@@ -56,10 +60,12 @@ class EventProducer:
     """Send contract events to their topic, keyed by the event's source entity."""
 
     def __init__(self, bootstrap: str, client_id: str, conf: dict[str, Any] | None = None,
-                 topics: dict[str, str] | None = None) -> None:  # fmt: skip
+                 topics: dict[str, str] | None = None, report_successes: bool = False) -> None:  # fmt: skip
         from confluent_kafka import Producer
 
-        merged = {**DEFAULT_CONF, **(conf or {}), "bootstrap.servers": bootstrap, "client.id": client_id}
+        merged = {**DEFAULT_CONF, **(conf or {}), "bootstrap.servers": bootstrap, "client.id": client_id,
+                  "delivery.report.only.error": not report_successes}  # fmt: skip
+        self.reports_successes = report_successes
         if merged.get("enable.idempotence") is not True or str(merged.get("acks")) not in ("all", "-1"):
             raise ValueError("ingestors require enable.idempotence=true and acks=all")
         self._producer = Producer(merged)
@@ -68,7 +74,8 @@ class EventProducer:
 
     def _on_delivery(self, err, _msg) -> None:
         if err is None:
-            self.stats.acked += 1
+            if self.reports_successes:
+                self.stats.acked += 1
         else:
             self.stats.failed += 1
             self.stats.errors[err.name() if hasattr(err, "name") else str(err)] += 1
@@ -82,6 +89,8 @@ class EventProducer:
         event["sent_at"] = int(time.time() * 1000)
         value = encode(event)
         key = str(event[kind.key_field]).encode()
+        if on_delivery is not None and not self.reports_successes:
+            raise ValueError("a per-record delivery callback needs EventProducer(report_successes=True)")
         if on_delivery is None:
             callback = self._on_delivery
         else:
@@ -110,11 +119,14 @@ class EventProducer:
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait for every queued record's acknowledgement; returns how many are still pending."""
-        return self._producer.flush(timeout)
+        remaining = self._producer.flush(timeout)
+        if remaining == 0 and not self.reports_successes:
+            self.stats.acked = self.stats.sent - self.stats.failed  # every report left was an error
+        return remaining
 
     def close(self, timeout: float = 30.0) -> DeliveryStats:
         """Flush what was accepted; raise DeliveryError if anything failed or is still pending."""
-        remaining = self._producer.flush(timeout)
+        remaining = self.flush(timeout)
         if remaining or self.stats.failed or self.stats.pending:
             raise DeliveryError(
                 f"{self.stats.failed} rejected, {max(remaining, self.stats.pending)} unacknowledged "

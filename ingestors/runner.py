@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
     name = args.name or f"{args.source}-{int(time.time())}"
     kind_name = {"social": "social.comment", "geo-http": "geo.position"}.get(args.source, getattr(args, "kind", ""))
-    producer = EventProducer(args.bootstrap, client_id=name, topics={kind_name: args.topic} if args.topic else None)
+    producer = EventProducer(args.bootstrap, client_id=name, topics={kind_name: args.topic} if args.topic else None,
+                             report_successes=args.source == "geo-http")  # it answers each phone on delivery
     last = [time.monotonic()]
 
     def report(force: bool = False) -> None:

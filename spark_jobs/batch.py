@@ -50,6 +50,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     proc.add_argument("--seq", type=int, required=True)
     proc.add_argument("--parts", type=int, default=4)
     add_hbase_args(proc)
+    proc.add_argument("--write", choices=["bulk", "put"], default="bulk",
+                      help="bulk: HFiles + bulk load (default); put: BufferedMutator puts, as the micro-batches")
+    proc.add_argument("--staging-dir", default=None,
+                      help="HFile staging folder, a Hadoop path the region servers can read "
+                           "(default: hfiles/ beside --parquet-dir)")  # fmt: skip
     for sp in (land, proc):
         sp.add_argument("--report", default=None, help="also write the JSON summary to this file")
     args = p.parse_args(argv)
@@ -119,14 +124,19 @@ def process(spark, args: argparse.Namespace) -> dict:
     df = spark.read.parquet(args.parquet_dir)
     df = df.repartition(args.parts, "topic", "key").sortWithinPartitions("topic", "partition", "offset")
     ctx = BatchContext(label=args.label, seq=args.seq, endpoint=endpoint, namespace=args.namespace)
-    res = process_batch(df, ctx, refs,
-                        topics=topics_for(args.source_namespace))  # fmt: skip
+    staging = None
+    if args.write == "bulk":
+        from pathlib import Path
+
+        staging = args.staging_dir or (Path(args.parquet_dir).resolve().parent / "hfiles").as_uri()
+    res = process_batch(df, ctx, refs, topics=topics_for(args.source_namespace), bulk_staging=staging,
+                        bulk_partitions=args.parts)  # fmt: skip
     return {"step": "process", "label": res.label, "read": res.read, "good": res.good, "dead": res.dead,
             "dead_by_reason": res.dead_by_reason, "by_kind": res.by_kind, "latency_ms": res.latency_ms,
             "latency_hist": res.latency_hist,
             "min_event_time": res.min_event_time, "max_event_time": res.max_event_time,
             "started_at": res.started_at, "written_at": res.written_at,
-            "input_parts": df.rdd.getNumPartitions()}  # fmt: skip
+            "input_parts": args.parts, "write": args.write, "stored": res.stored}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

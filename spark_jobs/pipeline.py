@@ -71,8 +71,12 @@ def kafka_rows(raw: DataFrame) -> DataFrame:
 def classified_batch(raw: DataFrame, ctx: BatchContext, topics: dict[str, EventKind]) -> DataFrame:
     """Every record of the batch with its ``reason`` (null: a good event new to HBase) and
     ``dup_cross`` (a copy of an event an earlier batch stored)."""
-    jvm_sink.register(raw.sparkSession)
-    checked = dedupe(classify(kafka_rows(raw), topics))
+    spark = raw.sparkSession
+    jvm_sink.register(spark)
+    # One task per Kafka partition would be 8 tiny tasks per stage for two 4-partition topics: the
+    # classification runs in one task per core instead (the dedupe shuffle follows anyway).
+    rows = kafka_rows(raw).coalesce(spark.sparkContext.defaultParallelism)  # never more tasks than cores
+    checked = dedupe(classify(rows, topics))
     tables = " ".join(f"WHEN {sql_str(k.name)} THEN {sql_str(ctx.t(k.events_table))}" for k in KINDS.values())
     looked = jvm_sink.lookup(
         checked.selectExpr("*", f"CASE WHEN reason IS NULL THEN CASE kind {tables} END END AS _events_table",
@@ -108,8 +112,13 @@ def process_batch(
     metrics_query: str | None = None,
     metrics_run: str | None = None,
     topics: dict[str, EventKind] | None = None,
+    bulk_staging: str | None = None,
+    bulk_partitions: int = 4,
 ) -> BatchResult:
-    """Process one batch of Kafka source rows into HBase; returns its counts."""
+    """Process one batch of Kafka source rows into HBase; returns its counts.
+
+    ``bulk_staging``: write HFiles there and bulk load them (batch windows) instead of
+    BufferedMutator puts (micro-batches)."""
     result = BatchResult(label=ctx.label, started_at=int(time.time() * 1000))
     topics = topics or BY_TOPIC
     refs = refs.get()
@@ -123,9 +132,14 @@ def process_batch(
         for kind in sorted({k.name for k in topics.values()}):
             out += RULES[kind](good.where(F.col("kind") == kind), ctx, refs)
         # One Spark job: every write, and the batch's counts and latencies with it.
-        # Fewer, larger write tasks: each flushes its mutators once (one round trip per table).
-        union = reduce(DataFrame.unionAll, out).coalesce(raw.sparkSession.sparkContext.defaultParallelism)
-        written = jvm_sink.write(union, ctx.settings, latency_edges=latency.EDGES_MS)
+        union = reduce(DataFrame.unionAll, out)
+        if bulk_staging:
+            written = jvm_sink.bulk_load(union, ctx.settings, bulk_staging, bulk_partitions,
+                                         latency_edges=latency.EDGES_MS)  # fmt: skip
+        else:
+            # Fewer, larger write tasks: each flushes its mutators once (one round trip per table).
+            union = union.coalesce(raw.sparkSession.sparkContext.defaultParallelism)
+            written = jvm_sink.write(union, ctx.settings, latency_edges=latency.EDGES_MS)
         result.written_at = int(time.time() * 1000)
     finally:
         classified.unpersist()

@@ -25,6 +25,8 @@ def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, 
 
         builder = builder.master(master or "local[*]")
         builder = builder.config("spark.jars", ",".join(str(p) for p in jvm.spark_jar_paths()))
+        for key, value in jvm.spark_classpath_conf().items():
+            builder = builder.config(key, value)
         for key, value in DEFAULT_CONF.items():
             builder = builder.config(key, value)
     for key, value in (extra_conf or {}).items():

@@ -16,6 +16,9 @@ import pytest
 # py4j logs "Closing down clientserver connection" from __del__ at interpreter exit, after
 # pytest closed its streams: a traceback printed below the result line. Keep it quiet.
 logging.getLogger("py4j").setLevel(logging.WARNING)
+# The session Spark of the unit tests is never stopped (that races py4j's own shutdown); at exit
+# py4j then logs through a closed stream, and logging would print that error below the result.
+logging.raiseExceptions = False
 
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # Execution-API tokens of 60 s: the micro-batch e2e test keeps tasks running several lifetimes,

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tormenta.contracts import SOCIAL, TOPIC_PARTITIONS, encode, table_name, topic_for
+from tormenta.contracts import SOCIAL, TOPIC_PARTITIONS, encode, split_row_key, table_name, topic_for
 
 DAG_ID = "tormenta_batch"
 ISO_MINUTE_PATTERN = r"^$|^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:00)?(Z|[+-]\d{2}:\d{2})?$"
@@ -158,10 +158,10 @@ def social_minute_totals(conn, namespace: str, start_ms: int, end_ms: int) -> di
     lo, hi = _fmt(start_ms), _fmt(end_ms)
     totals: dict[str, dict[str, float]] = defaultdict(lambda: {"comments": 0, "mentions": 0, "sentiment_sum": 0.0})
     for key, cells in conn.table(table_name("social_minute", namespace)).scan():
-        page, minute = key.decode().split("|", 1)
+        page, minute = split_row_key(key)
         if not lo <= minute < hi:
             continue
-        acc = totals[key.decode()]
+        acc = totals[f"{page}|{minute}"]
         for value in cells.values():
             doc = json.loads(value)
             acc["comments"] += doc["comments"]

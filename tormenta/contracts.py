@@ -202,8 +202,10 @@ def batch_qualifier(batch_label: str) -> bytes:
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    """Serialise an event for Kafka (compact JSON, UTF-8)."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+    """Serialise an event for Kafka (compact JSON, UTF-8; orjson: ~6x faster than json.dumps)."""
+    import orjson
+
+    return orjson.dumps(event)
 
 
 class ContractError(ValueError):

@@ -73,8 +73,13 @@ COMPONENTS: dict[str, Component] = {
     "bench": Component("bench", ("hbase-mapreduce",), on_demand=True),
 }
 
-# What spark-submit puts on the jobs' classpath (`--jars` / `spark.jars`).
-SPARK_COMPONENTS = ("spark", "sink")
+# What spark-submit hands the jobs with `--jars` / `spark.jars` (a child class loader).
+SPARK_COMPONENTS = ("spark",)
+# What goes on the driver's and executors' own class path instead: HBase's hadoop2-compat jar puts
+# classes into Hadoop's package org.apache.hadoop.metrics2.lib, which must be loaded by the same
+# loader as Spark's Hadoop jars (from a child loader, package-private access fails when HFiles
+# are written: IllegalAccessError on MetricsInfoImpl).
+CLASSPATH_COMPONENTS = ("sink",)
 
 
 class PrerequisiteError(RuntimeError):
@@ -245,8 +250,22 @@ def jar_paths(name: str) -> list[Path]:
 
 
 def spark_jar_paths() -> list[Path]:
-    """Every jar the Spark jobs need beyond pyspark's own: the Kafka connector and our sink."""
+    """The jars the Spark jobs get with ``--jars``: the Kafka connector."""
     return [p for name in SPARK_COMPONENTS for p in jar_paths(name)]
+
+
+def spark_class_path() -> str:
+    """The driver's and executors' extra class path: our JVM sink and the HBase client."""
+    import os
+
+    return os.pathsep.join(str(p) for name in CLASSPATH_COMPONENTS for p in jar_paths(name))
+
+
+def spark_classpath_conf() -> dict[str, str]:
+    """``spark.driver.extraClassPath`` / ``spark.executor.extraClassPath`` for the sink (the
+    executors of a cluster need the same jars at the same path, as a deployment provides)."""
+    cp = spark_class_path()
+    return {"spark.driver.extraClassPath": cp, "spark.executor.extraClassPath": cp}
 
 
 def spark_connector_version() -> str:

@@ -28,7 +28,7 @@ def spark_submit_command(job: str, job_args: list[str], master: str = "local[2]"
     from tormenta import jvm
 
     cmd = [str(Path(sys.executable).parent / "spark-submit"), "--master", master]
-    for key, value in {**DEFAULT_CONF, **(conf or {})}.items():
+    for key, value in {**DEFAULT_CONF, **jvm.spark_classpath_conf(), **(conf or {})}.items():
         cmd += ["--conf", f"{key}={value}"]
     cmd += ["--jars", ",".join(str(p) for p in jvm.spark_jar_paths())]
     cmd += [str(LOG4J2_FILE.parent / f"{job}.py"), *job_args]

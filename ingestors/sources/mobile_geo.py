@@ -57,6 +57,8 @@ class GeoHttpSource:
 
     def __init__(self, producer: EventProducer, host: str = "127.0.0.1", port: int = 8181,
                  name: str = "geo-http", ack_timeout: float = 30.0) -> None:  # fmt: skip
+        if not producer.reports_successes:
+            raise ValueError("GeoHttpSource answers each POST on delivery: use EventProducer(report_successes=True)")
         self.producer = producer
         self.name = name
         self.ack_timeout = ack_timeout

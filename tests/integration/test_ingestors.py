@@ -55,7 +55,7 @@ def test_producer_refuses_weak_settings(stack):
 
 def test_geo_endpoint_answers_after_kafka_acknowledged(stack, unique):
     ensure_topics(stack.kafka_bootstrap, [TopicSpec(GEO.topic, 4)])
-    producer = EventProducer(stack.kafka_bootstrap, "geo-test")
+    producer = EventProducer(stack.kafka_bootstrap, "geo-test", report_successes=True)
     src = GeoHttpSource(producer, port=0, name=f"geo-{unique}")
     threading.Thread(target=src.serve_forever, daemon=True).start()
     stop = threading.Event()

@@ -77,3 +77,27 @@ def test_lookup_reads_batched_and_as_of_a_timestamp(spark, hbase, table, setting
     assert now == {"k1": "new", "k2": "two", "k3": None, None: None}
     before = {r["k"]: r["a"] for r in jvm_sink.lookup(keys, "t", "k", {"a": "d:a"}, settings, before_ts=20).collect()}
     assert before["k1"] == "old"  # what a replay of the batch at timestamp 20 read the first time
+
+
+def test_bulk_load_writes_hfiles_that_equal_the_puts(spark, hbase, table, settings, tmp_path, unique):
+    """The batch window's path: HFiles sorted by row, bulk loaded; the same cells as puts, and a
+    second load of the same mutations leaves the table as it was."""
+    twin = f"{table}_put"
+    ensure_table(hbase, twin, {"d": {"max_versions": 3}})
+    try:
+        rows = [(table, f"r{i:05d}", 7, {"d:b": f"v{i}".encode(), "d:a": b"x"}, "m", 1_000 + i) for i in range(3000)]
+        rows += [(table, "r00001", 7, {"d:c": b"merged"}, "m", 1_000)]  # a second mutation of one row
+        df = spark.createDataFrame(rows + [("", "", 0, {}, "read", None)], MUTATIONS)
+        report = jvm_sink.bulk_load(df, settings, (tmp_path / "hfiles").as_uri(), 3, latency_edges=(1000,))
+        assert report[(table, "m")].rows == 3001 and report[("", "read")].rows == 1
+        assert report[(table, "m")].min_event_time == 1_000
+        loaded = dict(hbase.table(table).scan(include_timestamp=True))
+        assert len(loaded) == 3000
+        assert loaded[b"r00001"] == {b"d:a": (b"x", 7), b"d:b": (b"v1", 7), b"d:c": (b"merged", 7)}
+        jvm_sink.write(spark.createDataFrame([(twin, *r[1:]) for r in rows], MUTATIONS), settings)
+        assert dict(hbase.table(twin).scan(include_timestamp=True)) == loaded
+        jvm_sink.bulk_load(df, settings, (tmp_path / "hfiles").as_uri(), 2)
+        assert dict(hbase.table(table).scan(include_timestamp=True)) == loaded
+        assert hbase.table(table).cells(b"r00002", b"d:b", versions=3) == [b"v2"]
+    finally:
+        hbase.delete_table(twin, disable=True)

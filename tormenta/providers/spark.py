@@ -122,10 +122,11 @@ class SparkJobOperator(SparkSubmitOperator):
 
     def prepare(self, context: Any) -> None:
         """Jars, checkpoint root and resource metering, before the provider builds its command."""
-        if not self.jars:
-            from tormenta import jvm
+        from tormenta import jvm
 
+        if not self.jars:
             self.jars = ",".join(str(p) for p in jvm.spark_jar_paths())
+        self.conf = {**jvm.spark_classpath_conf(), **(self.conf or {})}
         if self.checkpoint_root and "--checkpoint-root" not in (self.application_args or []):
             self.application_args = [*(self.application_args or []), "--checkpoint-root",
                                      str(load().home / "checkpoints")]  # fmt: skip

@@ -111,6 +111,8 @@ public final class HBaseWriter {
     final Map<Integer, Long> fine = new TreeMap<>();
     long[] times = new long[16];
     int nTimes;
+    /** Event times per second (epoch s -> rows), for reports settled later on the driver. */
+    final Map<Long, Long> seconds = new TreeMap<>();
 
     Tally(int edges) {
       hist = new long[edges + 1];
@@ -123,8 +125,25 @@ public final class HBaseWriter {
       times[nTimes++] = t;
     }
 
+    /** An event time kept per second only (bulk loads: latency is known after the load). */
+    void timeSecond(long t) {
+      seconds.merge(Math.floorDiv(t, 1000L), 1L, Long::sum);
+      minTime = Math.min(minTime, t);
+      maxTime = Math.max(maxTime, t);
+    }
+
     /** Latencies of the buffered event times, measured at {@code storedAt}. */
     void settle(long storedAt, long[] edges) {
+      seconds.forEach((sec, n) -> {
+        long lat = storedAt - (sec * 1000 + 500);
+        int b = java.util.Arrays.binarySearch(edges, lat);
+        hist[b >= 0 ? b : -b - 1] += n;
+        fine.merge(fineBucket(lat), n, Long::sum);
+      });
+      if (!seconds.isEmpty()) {
+        maxLatency = Math.max(maxLatency, storedAt - minTime);
+      }
+      seconds.clear();
       for (int i = 0; i < nTimes; i++) {
         long t = times[i];
         long lat = storedAt - t;
@@ -136,7 +155,7 @@ public final class HBaseWriter {
         fine.merge(fineBucket(lat), 1L, Long::sum);
       }
       nTimes = 0;
-      times = new long[0];
+      times = new long[16];
     }
 
     static int fineBucket(long latency) {
@@ -161,11 +180,20 @@ public final class HBaseWriter {
       if (!r.isNullAt(4)) {
         minTime = Math.min(minTime, r.getLong(4));
         maxTime = Math.max(maxTime, r.getLong(5));
+      }
+      if (!r.isNullAt(6)) {
         maxLatency = Math.max(maxLatency, r.getLong(6));
       }
       String[] hs = r.getString(7).split(",");
       for (int i = 0; i < hs.length && i < hist.length && !hs[i].isEmpty(); i++) {
         hist[i] += Long.parseLong(hs[i]);
+      }
+      if (r.getString(8).startsWith("t")) {
+        for (String pair : r.getString(8).substring(1).split(",")) {
+          int colon = pair.indexOf(':');
+          seconds.merge(Long.parseLong(pair.substring(0, colon)), Long.parseLong(pair.substring(colon + 1)), Long::sum);
+        }
+        return;
       }
       for (String pair : r.getString(8).split(",")) {
         if (!pair.isEmpty()) {
@@ -173,6 +201,21 @@ public final class HBaseWriter {
           fine.merge(Integer.parseInt(pair.substring(0, colon)), Long.parseLong(pair.substring(colon + 1)), Long::sum);
         }
       }
+    }
+
+    /** The report row with latencies still to be settled (the bulk load measures them later). */
+    Row rowUnsettled(String table, String metric) {
+      StringBuilder t = new StringBuilder();
+      seconds.forEach((sec, n) -> t.append(t.length() == 0 ? "t" : ",").append(sec).append(':').append(n));
+      boolean timed = maxTime != Long.MIN_VALUE;
+      return RowFactory.create(table, metric, rows, cells, timed ? minTime : null, timed ? maxTime : null, null, "",
+          t.toString());
+    }
+
+    /** The driver's line for event times gathered unsettled from the tasks, measured at {@code storedAt}. */
+    String lineAt(long storedAt, long[] edges) {
+      settle(storedAt, edges);
+      return line();
     }
 
     String line() {
