@@ -55,8 +55,13 @@ def _jvm(spark: SparkSession):
 
 
 def register(spark: SparkSession) -> None:
-    """Make ``tormenta_json_defect(value BINARY)`` available to Spark SQL in this session."""
-    _jvm(spark).StrictJson.register(spark._jsparkSession)
+    """Make ``tormenta_json_defect(value BINARY[, kind STRING])`` available to Spark SQL in this
+    session; with a kind it also checks the fields and their exact JSON types against the
+    contracts of ``tormenta.contracts.KINDS`` (handed to the JVM as text, declared only there)."""
+    from tormenta.contracts import KINDS
+
+    spec = ";".join(f"{k.name}|" + ",".join(f"{f}:{t}" for f, t in k.all_fields.items()) for k in KINDS.values())
+    _jvm(spark).StrictJson.register(spark._jsparkSession, spec)
 
 
 def write(mutations: DataFrame, settings: str, buffer_bytes: int = WRITE_BUFFER_BYTES,

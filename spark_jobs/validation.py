@@ -6,12 +6,14 @@ field. The checks, in the order the first failing one names the reason (the same
 ``tormenta.contracts.validate``, the Python reference a test holds this module to):
 
 1. ``unknown_topic``, ``null_value``, ``oversize``;
-2. the bytes as JSON (``tormenta_json_defect``, the JVM sink's strict parser): ``invalid_utf8``,
-   ``invalid_json``, ``duplicate_key``, ``nul_character``, ``invalid_unicode``;
-3. the parsed object (``try_parse_json`` -> VARIANT, whose types are exact: ``schema_of_variant``
-   tells a string from a number from an object): ``unexpected_field:<f>``, ``missing_field:<f>``,
-   ``wrong_type:<f>``, ``unknown_schema_version``, ``bad_id:<f>`` ('|' or a control character
-   in an identifier), ``empty_key:<f>``, ``out_of_range:<f>`` (also NaN and infinities),
+2. the bytes as JSON and the fields' exact JSON types, in one streaming pass of the JVM sink's
+   strict parser (``tormenta_json_defect(value, kind)``, given the contracts declared in
+   ``tormenta.contracts``): ``invalid_utf8``, ``invalid_json``, ``duplicate_key``,
+   ``nul_character``, ``invalid_unicode``, ``unexpected_field:<f>``, ``missing_field:<f>``,
+   ``wrong_type:<f>`` (a number is not a string, ``1.0`` is not a long);
+3. the typed fields (``from_json`` with the contract's schema): ``unknown_schema_version``,
+   ``bad_id:<f>`` ('|' or a control character in an identifier), ``empty_key:<f>``,
+   ``out_of_range:<f>`` (also NaN and infinities),
    ``event_time_in_future`` / ``event_time_too_old`` (against the Kafka record time),
    ``key_mismatch:<f>`` (the Kafka key must be the entity);
 4. :func:`dedupe`: ``duplicate_event_id`` for every copy of an event after the first (by topic,
@@ -78,17 +80,8 @@ def _first(checks: list[str]) -> str:
 
 
 def _kind_checks(kind: EventKind) -> str:
-    """Reasons from the parsed object of one kind (step 3 above), null when the event is good.
-    ``_t_<f>`` is the JSON type of field f (``schema_of_variant``; null when absent, VOID for null)."""
-    allowed = ", ".join(sql_str(f) for f in sorted(kind.all_fields))
-    checks = [f"CASE WHEN size(array_except(_keys, array({allowed}))) > 0 "
-              f"THEN concat('unexpected_field:', array_min(array_except(_keys, array({allowed})))) END"]  # fmt: skip
-    ok = {"string": "= 'STRING'", "long": "= 'BIGINT'",
-          "double": "IN ('BIGINT', 'DOUBLE', 'FLOAT') OR _t_{f} LIKE 'DECIMAL%'"}  # fmt: skip
-    for name, typ in kind.all_fields.items():
-        checks.append(f"CASE WHEN _t_{name} IS NULL OR _t_{name} = 'VOID' THEN 'missing_field:{name}' "
-                      f"WHEN NOT (_t_{name} {ok[typ].format(f=name)}) THEN 'wrong_type:{name}' END")  # fmt: skip
-    checks.append(f"CASE WHEN schema != {sql_str(kind.name)} OR v != {kind.version} THEN 'unknown_schema_version' END")
+    """Reasons from the typed fields of one kind (step 3 above), null when the event is good."""
+    checks = [f"CASE WHEN schema != {sql_str(kind.name)} OR v != {kind.version} THEN 'unknown_schema_version' END"]
     for name in kind.id_fields:
         checks.append(f"CASE WHEN {name} RLIKE {sql_str(BAD_ID_PATTERN)} THEN 'bad_id:{name}' END")
     for name in ("event_id", kind.key_field):
@@ -108,28 +101,22 @@ def _kind_checks(kind: EventKind) -> str:
 @cache
 def _classify_sql(topic_kinds: tuple[tuple[str, str], ...]) -> list[list[str]]:
     topics = [(t, KINDS[name]) for t, name in topic_kinds]
+    kinds = {k.name: k for _, k in topics}
     kind = "CASE topic " + " ".join(f"WHEN {sql_str(t)} THEN {sql_str(k.name)}" for t, k in topics) + " END"
-    max_bytes = "CASE kind " + " ".join(f"WHEN {sql_str(k.name)} THEN {k.max_bytes}" for k in
-                                       {k.name: k for _, k in topics}.values()) + " END"  # fmt: skip
+    max_bytes = "CASE kind " + " ".join(f"WHEN {sql_str(k.name)} THEN {k.max_bytes}" for k in kinds.values()) + " END"
     step1 = [*KAFKA_COLUMNS, f"{kind} AS kind"]
     pre = _first(["CASE WHEN kind IS NULL THEN 'unknown_topic' END",
                   "CASE WHEN value IS NULL THEN 'null_value' END",
                   f"CASE WHEN octet_length(value) > {max_bytes} THEN 'oversize' END",
-                  "tormenta_json_defect(value)"])  # fmt: skip
+                  "tormenta_json_defect(value, kind)"])  # fmt: skip
     step2 = [*KAFKA_COLUMNS, "kind", f"{pre} AS _pre"]
     fields = field_columns()
+    schema = ", ".join(f"`{name}` {typ}" for name, typ in fields.items())
     step3 = [*KAFKA_COLUMNS, "kind", "_pre",
-             "CASE WHEN _pre IS NULL THEN try_parse_json(cast(value AS string)) END AS _v"]  # fmt: skip
-    step4 = [*KAFKA_COLUMNS, "kind", "_pre", "_v IS NOT NULL AS _parsed",
-             "map_keys(try_cast(_v AS map<string, variant>)) AS _keys"]  # fmt: skip
-    for name, typ in fields.items():
-        step4.append(f"schema_of_variant(variant_get(_v, '$.{name}', 'variant')) AS _t_{name}")
-        step4.append(f"try_variant_get(_v, '$.{name}', '{typ}') AS {name}")
-    by_kind = "CASE kind " + " ".join(
-        f"WHEN {sql_str(k.name)} THEN {_kind_checks(k)}" for k in {k.name: k for _, k in topics}.values()
-    ) + " END"  # fmt: skip
-    reason = _first(["_pre", "CASE WHEN NOT _parsed THEN 'invalid_json' END", by_kind])
-    step5 = [*KAFKA_COLUMNS, "kind", *fields, f"{reason} AS reason"]
+             f"CASE WHEN _pre IS NULL THEN from_json(cast(value AS string), {sql_str(schema)}) END AS _e"]  # fmt: skip
+    by_kind = "CASE kind " + " ".join(f"WHEN {sql_str(k.name)} THEN {_kind_checks(k)}" for k in kinds.values()) + " END"
+    step4 = [*KAFKA_COLUMNS, "kind", "_pre", *[f"_e.`{name}` AS {name}" for name in fields]]
+    step5 = [*KAFKA_COLUMNS, "kind", *fields, f"{_first(['_pre', by_kind])} AS reason"]
     return [step1, step2, step3, step4, step5]
 
 
