@@ -9,9 +9,6 @@ from pyspark.sql import DataFrame
 from tormenta.contracts import DEFAULT_NAMESPACE, batch_qualifier, table_name
 from tormenta.hbase import HBaseEndpoint
 
-# The columns of a mutation DataFrame, as the JVM sink takes them.
-MUTATION_COLUMNS = ("table", "row", "ts", "cells")
-
 
 @dataclass(frozen=True)
 class BatchContext:
@@ -23,7 +20,6 @@ class BatchContext:
     seq: int
     endpoint: HBaseEndpoint
     namespace: str = DEFAULT_NAMESPACE
-    put_batch_size: int = 1000
 
     def t(self, logical: str) -> str:
         """Physical HBase table name of a logical table."""

@@ -9,11 +9,10 @@ with a window label instead of a batch id, of a batch-archetype window. No recor
    ``d:batch``): those are duplicates too;
 3. each kind's rules (``kinds.RULES``) turn the good events into mutations, dead letters become
    mutations of their own, and the JVM sink writes them all in one Spark job with the native
-   client's ``BufferedMutator``;
-4. one small aggregation job counts what happened (reasons, latencies) for the metrics row.
-
-The counts the writer returns are checked against the classification: a batch whose metrics
-would say something other than what HBase was handed fails loudly.
+   client's ``BufferedMutator`` (a batch window: HFiles and a bulk load);
+4. the writer's report of what it flushed, per table and metric, is the batch's metrics row,
+   and count-only rows give an independent count of the records read: a batch where
+   read != good + dead fails loudly.
 """
 
 from __future__ import annotations
@@ -151,8 +150,9 @@ def process_batch(
     return result
 
 
-def _least(a: int | None, b: int) -> int:
-    return b if a is None else min(a, b)
+def _merge(fn, a: int | None, b: int) -> int:
+    """``fn(a, b)``, or ``b`` when there is no ``a`` yet."""
+    return b if a is None else fn(a, b)
 
 
 def _account(ctx: BatchContext, result: BatchResult, written: dict) -> None:
@@ -177,9 +177,9 @@ def _account(ctx: BatchContext, result: BatchResult, written: dict) -> None:
             acc["new"] += w.rows
             result.good += w.rows
             if w.min_event_time is not None:
-                result.min_event_time = _least(result.min_event_time, w.min_event_time)
-                result.max_event_time = -_least(-(result.max_event_time or w.max_event_time), -w.max_event_time)
-                max_latency = -_least(-(max_latency or w.max_latency_ms), -w.max_latency_ms)
+                result.min_event_time = _merge(min, result.min_event_time, w.min_event_time)
+                result.max_event_time = _merge(max, result.max_event_time, w.max_event_time)
+                max_latency = _merge(max, max_latency, w.max_latency_ms)
             hist = [a + b for a, b in zip(hist, w.histogram, strict=True)]
             for b, n in w.fine.items():
                 fine[b] = fine.get(b, 0) + n

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tormenta.contracts import KINDS, MAX_FUTURE_MS, MAX_PAST_MS, EventKind
@@ -69,10 +69,6 @@ def row_key_sql(*exprs: str) -> str:
 def event_row_key_sql(event_id: str = "event_id") -> str:
     """``tormenta.contracts.event_row_key``: a 2-hex md5 salt, then the event id."""
     return row_key_sql(f"substring(md5({event_id}), 1, 2)", event_id)
-
-
-def key_part(col: Column) -> Column:
-    return F.replace(F.replace(col.cast("string"), F.lit("%"), F.lit("%25")), F.lit("|"), F.lit("%7C"))
 
 
 def _first(checks: list[str]) -> str:

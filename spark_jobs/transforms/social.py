@@ -60,10 +60,9 @@ def _words_in(words: frozenset[str]) -> str:
 # Java's \w is ASCII unless (?U): with it, these match the Python patterns above.
 FEATURES_SQL = {
     "mentions": r"size(regexp_extract_all(text, '(?U)@(\\w+)', 1))",
-    "sentiment": f"cast({_words_in(POSITIVE)} - {_words_in(NEGATIVE)} AS double) "
-                 f"/ cast(greatest(1, {_words_in(POSITIVE)} + {_words_in(NEGATIVE)}) AS double)",
+    "sentiment": "cast(_pos - _neg AS double) / cast(greatest(1, _pos + _neg) AS double)",
     "minute": "date_format(timestamp_millis(event_time), 'yyyyMMddHHmm')",
-}  # fmt: skip
+}
 
 
 def with_features(events):
@@ -72,7 +71,8 @@ def with_features(events):
 
     words = F.expr(r"split(lower(text), '(?U)(?:[^\\w@#]|_)+')")
     return events.withColumn("_words", words).selectExpr(
-        "*", *[f"{sql} AS {name}" for name, sql in FEATURES_SQL.items()]).drop("_words")  # fmt: skip
+        "*", f"{_words_in(POSITIVE)} AS _pos", f"{_words_in(NEGATIVE)} AS _neg").selectExpr(
+        "*", *[f"{sql} AS {name}" for name, sql in FEATURES_SQL.items()]).drop("_words", "_pos", "_neg")  # fmt: skip
 
 
 def mutations(events, ctx):

@@ -84,11 +84,6 @@ public final class HBaseWriter {
     return out.toString();
   }
 
-  /** Backwards-compatible form without latency edges. */
-  public static String write(Dataset<Row> mutations, String settings, long writeBufferBytes) {
-    return write(mutations, settings, writeBufferBytes, new long[0]);
-  }
-
   private static int optionalIndex(StructType schema, String name) {
     return java.util.Arrays.asList(schema.fieldNames()).contains(name) ? schema.fieldIndex(name) : -1;
   }
