@@ -119,10 +119,9 @@ def process(spark, args: argparse.Namespace) -> dict:
 
     endpoint = hbase_endpoint(args)
     refs = reference.ensure(endpoint, args.namespace)  # tables + reference data; idempotent
-    # Parts by entity (Kafka key), each in Kafka order: every copy of an event and every position
-    # of a device fall in one part, which is what the per-partition rules need.
+    # The parts as landed: the rules shuffle by what they group on (event id, device, page), so the
+    # input needs no partitioning of its own.
     df = spark.read.parquet(args.parquet_dir)
-    df = df.repartition(args.parts, "topic", "key").sortWithinPartitions("topic", "partition", "offset")
     ctx = BatchContext(label=args.label, seq=args.seq, endpoint=endpoint, namespace=args.namespace)
     staging = None
     if args.write == "bulk":

@@ -1,5 +1,5 @@
 """The registry of event kinds on the processing side: each contract (``tormenta.contracts.KINDS``)
-with the rules that turn its good events into HBase mutations. The micro-batch and the batch
+with its per-event features and the rules that turn its good events into HBase mutations. The micro-batch and the batch
 window loop over it; a contract without rules, or rules without a contract, fail at import."""
 
 from __future__ import annotations
@@ -20,5 +20,10 @@ RULES: dict[str, Rules] = {
     GEO.name: lambda events, ctx, refs: geo.mutations(events, ctx, refs.zones),
 }
 
-if set(RULES) != set(KINDS):
+# kind name -> per-event feature columns (steps of SQL over the event's typed fields, as
+# ``social.FEATURES_SQL``). The pipeline computes them once per batch, beside the classification,
+# for the rules to read (computed in a rule, a feature would be computed once per rule output).
+FEATURES: dict[str, list[dict[str, str]]] = {SOCIAL.name: social.FEATURES_SQL, GEO.name: []}
+
+if set(RULES) != set(KINDS) or set(FEATURES) != set(KINDS):
     raise ImportError(f"event kinds without rules or rules without a contract: {set(RULES) ^ set(KINDS)}")

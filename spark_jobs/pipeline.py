@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs import jvm_sink
 from spark_jobs.context import BatchContext, mutations, text
-from spark_jobs.kinds import RULES
+from spark_jobs.kinds import FEATURES, RULES
 from spark_jobs.validation import classify, dedupe, event_row_key_sql, sql_str
 from tormenta import latency
 from tormenta.contracts import BY_TOPIC, KINDS, EventKind
@@ -68,8 +68,9 @@ def kafka_rows(raw: DataFrame) -> DataFrame:
 
 
 def classified_batch(raw: DataFrame, ctx: BatchContext, topics: dict[str, EventKind]) -> DataFrame:
-    """Every record of the batch with its ``reason`` (null: a good event new to HBase) and
-    ``dup_cross`` (a copy of an event an earlier batch stored)."""
+    """Every record of the batch with its ``reason`` (null: a good event new to HBase),
+    ``dup_cross`` (a copy of an event an earlier batch stored) and its kind's features
+    (``kinds.FEATURES``, null on other kinds' rows and on dead letters)."""
     spark = raw.sparkSession
     jvm_sink.register(spark)
     # One task per Kafka partition would be 8 tiny tasks per stage for two 4-partition topics: the
@@ -84,10 +85,17 @@ def classified_batch(raw: DataFrame, ctx: BatchContext, topics: dict[str, EventK
     )  # fmt: skip
     # Stored first by another batch: a duplicate. By this very batch: a replay, which rewrites it.
     cross = f"reason IS NULL AND _first_batch IS NOT NULL AND _first_batch != {sql_str(ctx.label)}"
-    return looked.selectExpr(
+    out = looked.selectExpr(
         *[c for c in checked.columns if c != "reason"], f"{cross} AS dup_cross",
         f"CASE WHEN {cross} THEN 'duplicate_event_id' ELSE reason END AS reason",
     )  # fmt: skip
+    helpers = []
+    for kind in sorted({k.name for k in topics.values()}):
+        for step in FEATURES[kind]:
+            out = out.selectExpr("*", *[f"CASE WHEN kind = {sql_str(kind)} AND reason IS NULL THEN {sql} END AS {name}"
+                                        for name, sql in step.items()])  # fmt: skip
+            helpers += [name for name in step if name.startswith("_")]
+    return out.drop(*helpers)
 
 
 def dead_letter_mutations(dead: DataFrame, ctx: BatchContext) -> DataFrame:

@@ -51,32 +51,45 @@ def add_comment_features(event: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the rules as Spark SQL ------------------------------------------------------------------
-def _words_in(words: frozenset[str]) -> str:
+# A word is a maximal run of word characters, '@' and '#' except '_' (what WORD_SPLIT leaves).
+# Java's \w is ASCII unless (?U): with it, these match the Python patterns above.
+_WORD_CHAR = r"[\w@#&&[^_]]"
+
+
+def _count_words_sql(words: frozenset[str]) -> str:
+    """SQL: how many words of the lower-cased text are in ``words`` — one regex pass (a lexicon
+    word not preceded or followed by a word character is a whole word), not a lambda per word."""
     from spark_jobs.validation import sql_str
 
-    return f"size(filter(_words, w -> w IN ({', '.join(sql_str(w) for w in sorted(words))})))"
+    if not all(w.isalpha() for w in words):
+        raise ValueError("lexicon words are letters only (no regex escaping here)")
+    alternatives = "|".join(sorted(words, key=lambda w: (-len(w), w)))
+    pattern = f"(?U)(?<!{_WORD_CHAR})(?:{alternatives})(?!{_WORD_CHAR})"
+    return f"size(regexp_extract_all(lower(text), {sql_str(pattern)}, 0))"
 
 
-# Java's \w is ASCII unless (?U): with it, these match the Python patterns above.
-FEATURES_SQL = {
-    "mentions": r"size(regexp_extract_all(text, '(?U)@(\\w+)', 1))",
-    "sentiment": "cast(_pos - _neg AS double) / cast(greatest(1, _pos + _neg) AS double)",
-    "minute": "date_format(timestamp_millis(event_time), 'yyyyMMddHHmm')",
-}
+# Per-event features, in steps: a step's expressions may read the columns of the steps before it
+# (those named with a leading '_' are helpers, dropped after the last step).
+FEATURES_SQL: list[dict[str, str]] = [
+    {
+        "mentions": r"size(regexp_extract_all(text, '(?U)@(\\w+)', 1))",
+        "minute": "date_format(timestamp_millis(event_time), 'yyyyMMddHHmm')",
+        "_pos": _count_words_sql(POSITIVE),
+        "_neg": _count_words_sql(NEGATIVE),
+    },
+    {"sentiment": "cast(_pos - _neg AS double) / cast(greatest(1, _pos + _neg) AS double)"},
+]
 
 
 def with_features(events):
     """``mentions``, ``sentiment`` (as in :func:`add_comment_features`) and ``minute`` columns."""
-    from pyspark.sql import functions as F
-
-    words = F.expr(r"split(lower(text), '(?U)(?:[^\\w@#]|_)+')")
-    return events.withColumn("_words", words).selectExpr(
-        "*", f"{_words_in(POSITIVE)} AS _pos", f"{_words_in(NEGATIVE)} AS _neg").selectExpr(
-        "*", *[f"{sql} AS {name}" for name, sql in FEATURES_SQL.items()]).drop("_words", "_pos", "_neg")  # fmt: skip
+    for step in FEATURES_SQL:
+        events = events.selectExpr("*", *[f"{sql} AS {name}" for name, sql in step.items()])
+    return events.drop(*[name for step in FEATURES_SQL for name in step if name.startswith("_")])
 
 
 def mutations(events, ctx):
-    """The new comments of a batch -> HBase mutations: the comments enriched with politician and
+    """The new comments of a batch (with the ``FEATURES_SQL`` columns) -> HBase mutations: the comments enriched with politician and
     party (JVM lookups of ``ref_politicians``, cached per executor), and this batch's contribution
     to every (page, minute) and (page, author) row. Retry: idempotent (explicit timestamps,
     the batch's own contribution column)."""
@@ -88,7 +101,7 @@ def mutations(events, ctx):
     from spark_jobs.validation import event_row_key_sql, row_key_sql, sql_str
     from tormenta.contracts import SOCIAL
 
-    feats = with_features(events).withColumn("_ref_table", F.lit(ctx.t("ref_politicians")))
+    feats = events.withColumn("_ref_table", F.lit(ctx.t("ref_politicians")))
     enriched = jvm_sink.lookup(feats, "_ref_table", "page_id", {"politician": "d:name", "party": "d:party"},
                                ctx.settings, cache_seconds=60)  # fmt: skip
     cells = envelope_cells(ctx)

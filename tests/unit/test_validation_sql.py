@@ -62,10 +62,13 @@ def test_row_keys_agree_with_python(spark):
 
 def test_comment_features_agree_with_python(spark):
     texts = ["hola @ana_torres, gracias!", "CORRUPTO y mentiroso... #escándalo", "Vergüenza, renuncia ya",
-             "bien bien mal", "@a @b_c @ñu excelente", "", "good_bad great", "honest-liar"]  # fmt: skip
+             "bien bien mal", "@a @b_c @ñu excelente", "", "good_bad great", "honest-liar",
+             "buenoo xbueno bueno1 @bueno BUENO", "mejor\tpeor\nbien", "ESCÁNDALO, vergüenza!", "love#win win",
+             "1bad bad2 _bad_ bad_ _bad", "ñmalo malo ñ"]  # fmt: skip
     df = spark.createDataFrame([(t, NOW) for t in texts], "text string, event_time long")
     out = with_features(df).collect()
-    assert set(FEATURES_SQL) <= set(out[0].asDict())
+    assert {"mentions", "sentiment", "minute"} <= set(out[0].asDict()) == set(df.columns) | {
+        name for step in FEATURES_SQL for name in step if not name.startswith("_")}
     for r in out:
         assert r["mentions"] == mentions_of(r["text"]), r["text"]
         assert r["sentiment"] == pytest.approx(sentiment_of(r["text"])), r["text"]
