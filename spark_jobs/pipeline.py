@@ -111,6 +111,19 @@ def dead_letter_mutations(dead: DataFrame, ctx: BatchContext) -> DataFrame:
     })  # fmt: skip
 
 
+def batch_mutations(classified: DataFrame, ctx: BatchContext, refs, topics: dict[str, EventKind]) -> DataFrame:
+    """Every mutation of a batch, from its classified records: count-only rows, dead letters and
+    each kind's rules over its good events."""
+    good = classified.where(F.col("reason").isNull())
+    # Count-only rows (table ''): every record once, the independent side of read == good + dead.
+    out = [classified.selectExpr("'' AS table", "'' AS row", "0L AS ts", "cast(map() AS map<string, binary>) AS cells",
+                                 "'read' AS metric", "cast(NULL AS bigint) AS event_time"),
+           dead_letter_mutations(classified.where(F.col("reason").isNotNull()), ctx)]  # fmt: skip
+    for kind in sorted({k.name for k in topics.values()}):
+        out += RULES[kind](good.where(F.col("kind") == kind), ctx, refs)
+    return reduce(DataFrame.unionAll, out)
+
+
 def process_batch(
     raw: DataFrame,
     ctx: BatchContext,
@@ -131,15 +144,8 @@ def process_batch(
     refs = refs.get()
     classified = classified_batch(raw, ctx, topics).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        good = classified.where(F.col("reason").isNull())
-        # Count-only rows (table ''): every record once, the independent side of read == good + dead.
-        out = [classified.selectExpr("'' AS table", "'' AS row", "0L AS ts", "cast(map() AS map<string, binary>) AS cells",
-                                     "'read' AS metric", "cast(NULL AS bigint) AS event_time"),
-               dead_letter_mutations(classified.where(F.col("reason").isNotNull()), ctx)]  # fmt: skip
-        for kind in sorted({k.name for k in topics.values()}):
-            out += RULES[kind](good.where(F.col("kind") == kind), ctx, refs)
         # One Spark job: every write, and the batch's counts and latencies with it.
-        union = reduce(DataFrame.unionAll, out)
+        union = batch_mutations(classified, ctx, refs, topics)
         if bulk_staging:
             written = jvm_sink.bulk_load(union, ctx.settings, bulk_staging, bulk_partitions,
                                          latency_edges=latency.EDGES_MS)  # fmt: skip
