@@ -50,18 +50,32 @@ def fine_percentile(fine: dict[int, int], p: float) -> float | None:
     return None
 
 
-def _jvm(spark: SparkSession):
-    return spark.sparkContext._jvm.io.tormenta.spark
+_CLASSES: dict[tuple[object, str], object] = {}  # (py4j gateway, class) -> its handle
+_REGISTERED: set[tuple[object, str]] = set()  # (gateway, JVM session id) with the SQL function
+
+
+def _jvm(spark: SparkSession, name: str):
+    """The sink's class ``name``, looked up once per JVM: each lookup through ``_jvm.io...`` is a
+    round trip per package level, with class loading attempts on the JVM side."""
+    gateway = spark.sparkContext._gateway
+    handle = _CLASSES.get((gateway, name))
+    if handle is None:
+        handle = _CLASSES[(gateway, name)] = getattr(spark.sparkContext._jvm.io.tormenta.spark, name)
+    return handle
 
 
 def register(spark: SparkSession) -> None:
     """Make ``tormenta_json_defect(value BINARY[, kind STRING])`` available to Spark SQL in this
-    session; with a kind it also checks the fields and their exact JSON types against the
+    session (once); with a kind it also checks the fields and their exact JSON types against the
     contracts of ``tormenta.contracts.KINDS`` (handed to the JVM as text, declared only there)."""
     from tormenta.contracts import KINDS
 
+    key = (spark.sparkContext._gateway, spark._jsparkSession.sessionUUID())
+    if key in _REGISTERED:
+        return
     spec = ";".join(f"{k.name}|" + ",".join(f"{f}:{t}" for f, t in k.all_fields.items()) for k in KINDS.values())
-    _jvm(spark).StrictJson.register(spark._jsparkSession, spec)
+    _jvm(spark, "StrictJson").register(spark._jsparkSession, spec)
+    _REGISTERED.add(key)
 
 
 def write(mutations: DataFrame, settings: str, buffer_bytes: int = WRITE_BUFFER_BYTES,
@@ -74,7 +88,7 @@ def write(mutations: DataFrame, settings: str, buffer_bytes: int = WRITE_BUFFER_
     overwrite the same cells).
     """
     spark = mutations.sparkSession
-    out = _jvm(spark).HBaseWriter.write(mutations._jdf, settings, buffer_bytes, _edges(spark, latency_edges))
+    out = _jvm(spark, "HBaseWriter").write(mutations._jdf, settings, buffer_bytes, _edges(spark, latency_edges))
     return _report(out)
 
 
@@ -88,7 +102,7 @@ def bulk_load(mutations: DataFrame, settings: str, staging_dir: str, partitions:
     Retry: idempotent (explicit cell timestamps; the staging folder is emptied first).
     """
     spark = mutations.sparkSession
-    out = _jvm(spark).HFileBulkLoad.load(mutations._jdf, settings, staging_dir, int(partitions),
+    out = _jvm(spark, "HFileBulkLoad").load(mutations._jdf, settings, staging_dir, int(partitions),
                                          _edges(spark, latency_edges))  # fmt: skip
     return _report(out)
 
@@ -125,6 +139,6 @@ def lookup(df: DataFrame, table_col: str, key_col: str, columns: dict[str, str],
     aliases = gateway.new_array(gateway.jvm.java.lang.String, len(names))
     for i, alias in enumerate(names):
         cols[i], aliases[i] = columns[alias], alias
-    jdf = _jvm(spark).HBaseLookup.lookup(df._jdf, table_col, key_col, cols, aliases, int(before_ts),
+    jdf = _jvm(spark, "HBaseLookup").lookup(df._jdf, table_col, key_col, cols, aliases, int(before_ts),
                                          int(cache_seconds), settings)  # fmt: skip
     return ClassicDataFrame(jdf, spark)
