@@ -40,19 +40,30 @@ class BatchContext:
         return self.endpoint.native_settings()
 
 
-def mutations(df: DataFrame, table: str, row: str, ts: str | int, cells: dict[str, str], *,
-              metric: str = "NULL", event_time: str = "NULL", table_expr: str | None = None) -> DataFrame:  # fmt: skip
-    """One mutation per row of ``df``: ``cells`` (``"family:qualifier" -> SQL expression`` of
-    binary type, see :func:`text`; nulls are not written) of row key ``row`` (SQL) in ``table``
-    (or the SQL ``table_expr``) at timestamp ``ts`` (SQL or a number). ``metric`` and
-    ``event_time`` (SQL) feed the writer's counts and latencies. Built as SQL text: one call into
-    the JVM per DataFrame."""
+def mutation(table: str, row: str, ts: str | int, cells: dict[str, str], *, metric: str = "NULL",
+             event_time: str = "NULL", table_expr: str | None = None) -> str:  # fmt: skip
+    """SQL: one mutation as a struct of the writer's columns: ``cells`` (``"family:qualifier" ->
+    SQL expression`` of binary type, see :func:`text`; nulls are not written) of row key ``row``
+    (SQL) in ``table`` (or the SQL ``table_expr``) at timestamp ``ts`` (SQL or a number).
+    ``metric`` and ``event_time`` (SQL) feed the writer's counts and latencies."""
     from spark_jobs.validation import sql_str
 
     pairs = ", ".join(f"{sql_str(column)}, {value}" for column, value in cells.items())
-    return df.selectExpr(f"{table_expr or sql_str(table)} AS table", f"cast({row} AS string) AS row",
-                         f"cast({ts} AS bigint) AS ts", f"map({pairs}) AS cells", f"cast({metric} AS string) AS metric",
-                         f"cast({event_time} AS bigint) AS event_time")  # fmt: skip
+    return (f"named_struct('table', {table_expr or sql_str(table)}, 'row', cast({row} AS string), "
+            f"'ts', cast({ts} AS bigint), 'cells', cast(map({pairs}) AS map<string, binary>), "
+            f"'metric', cast({metric} AS string), "
+            f"'event_time', cast({event_time} AS bigint))")  # fmt: skip
+
+
+def mutations(df: DataFrame, *outputs: str | tuple[str, str]) -> DataFrame:
+    """The mutations of every row of ``df`` in one pass: each output is a :func:`mutation`, or a
+    ``(condition, mutation)`` pair written only for the rows where the SQL condition holds.
+    Several outputs of the same rows in one projection, not one branch (and one derivation of
+    ``df``) each. Built as SQL text: one call into the JVM per DataFrame."""
+    items = [o if isinstance(o, str) else f"CASE WHEN {o[0]} THEN {o[1]} END" for o in outputs]
+    if len(items) == 1 and isinstance(outputs[0], str):
+        return df.selectExpr(f"{items[0]} AS _m").selectExpr("_m.*")
+    return df.selectExpr(f"explode(array({', '.join(items)})) AS _m").where("_m IS NOT NULL").selectExpr("_m.*")
 
 
 def text(expr: str) -> str:

@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs import jvm_sink
-from spark_jobs.context import BatchContext, mutations, text
+from spark_jobs.context import BatchContext, mutation, mutations, text
 from spark_jobs.kinds import FEATURES, RULES
 from spark_jobs.validation import classify, dedupe, event_row_key_sql, sql_str
 from tormenta import latency
@@ -98,12 +98,13 @@ def classified_batch(raw: DataFrame, ctx: BatchContext, topics: dict[str, EventK
     return out.drop(*helpers)
 
 
-def dead_letter_mutations(dead: DataFrame, ctx: BatchContext) -> DataFrame:
-    """Poison with its reason and Kafka coordinates, row ``<topic>|<partition:04d>|<offset:020d>``.
-    Retry: idempotent (the row is the record's Kafka position, the timestamp its Kafka time)."""
+def dead_letter(ctx: BatchContext) -> str:
+    """SQL: the mutation of a dead letter: poison with its reason and Kafka coordinates, row
+    ``<topic>|<partition:04d>|<offset:020d>``. Retry: idempotent (the row is the record's Kafka
+    position, the timestamp its Kafka time)."""
     row = "concat_ws('|', topic, lpad(cast(partition AS string), 4, '0'), lpad(cast(offset AS string), 20, '0'))"
     metric = "concat_ws('|', coalesce(kind, ''), reason, cast(coalesce(dup_cross, false) AS string))"
-    return mutations(dead, ctx.t("dead_letters"), row, "kafka_ts", metric=metric, cells={
+    return mutation(ctx.t("dead_letters"), row, "kafka_ts", metric=metric, cells={
         "d:reason": text("reason"), "d:topic": text("topic"), "d:partition": text("partition"),
         "d:offset": text("offset"), "d:kafka_ts": text("kafka_ts"), "d:key": "coalesce(key, X'')",
         "d:value": f"substring(coalesce(value, X''), 1, {DEAD_VALUE_LIMIT})",
@@ -111,14 +112,15 @@ def dead_letter_mutations(dead: DataFrame, ctx: BatchContext) -> DataFrame:
     })  # fmt: skip
 
 
+# Count-only (table ''): every record once, the independent side of read == good + dead.
+READ = mutation("", "''", 0, {}, metric="'read'")
+
+
 def batch_mutations(classified: DataFrame, ctx: BatchContext, refs, topics: dict[str, EventKind]) -> DataFrame:
-    """Every mutation of a batch, from its classified records: count-only rows, dead letters and
-    each kind's rules over its good events."""
+    """Every mutation of a batch, from its classified records: count-only rows and dead letters
+    (one pass), and each kind's rules over its good events."""
     good = classified.where(F.col("reason").isNull())
-    # Count-only rows (table ''): every record once, the independent side of read == good + dead.
-    out = [classified.selectExpr("'' AS table", "'' AS row", "0L AS ts", "cast(map() AS map<string, binary>) AS cells",
-                                 "'read' AS metric", "cast(NULL AS bigint) AS event_time"),
-           dead_letter_mutations(classified.where(F.col("reason").isNotNull()), ctx)]  # fmt: skip
+    out = [mutations(classified, READ, ("reason IS NOT NULL", dead_letter(ctx)))]
     for kind in sorted({k.name for k in topics.values()}):
         out += RULES[kind](good.where(F.col("kind") == kind), ctx, refs)
     return union_all(out)

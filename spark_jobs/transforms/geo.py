@@ -129,8 +129,7 @@ def mutations(events, ctx, zones: list[Zone]):
     from pyspark.sql import functions as F
 
     from spark_jobs import jvm_sink
-    from spark_jobs.context import envelope_cells, text
-    from spark_jobs.context import mutations as as_mutations
+    from spark_jobs.context import envelope_cells, mutation, mutations, text
     from spark_jobs.validation import event_row_key_sql, key_part_sql, row_key_sql, sql_str
     from tormenta.contracts import GEO
 
@@ -173,23 +172,23 @@ def mutations(events, ctx, zones: list[Zone]):
         "d:driver": text("coalesce(driver, '')"), "d:vehicle": text("coalesce(vehicle, '')"),
         "d:city": text("coalesce(city, '')"),
     })  # fmt: skip
-    positions = as_mutations(track, ctx.t(GEO.events_table), event_row_key_sql(), ctx.ts, cells,
-                             metric="'good'", event_time="event_time")  # fmt: skip
-
-    newest = track.where("_newest")
-    latest = as_mutations(newest, ctx.t("geo_latest"), key_part_sql("device_id"), "event_time", {
+    position = mutation(ctx.t(GEO.events_table), event_row_key_sql(), ctx.ts, cells, metric="'good'",
+                        event_time="event_time")  # fmt: skip
+    latest = mutation(ctx.t("geo_latest"), key_part_sql("device_id"), "event_time", {
         **{f"d:{n}": text(n) for n in ("lat", "lon", "speed_kmh", "zone", "trip_id", "event_time", "event_id")},
         "d:batch": text(label),
     })  # fmt: skip
     state = "to_json(named_struct('event_time', event_time, 'lat', lat, 'lon', lon, 'trip_id', trip_id, 'zone', zone))"
-    states = as_mutations(newest, ctx.t("geo_state"), key_part_sql("device_id"), ctx.ts, {"s:last": text(state)})
-
-    zone_events = as_mutations(
-        track.where("from_zone != zone"), ctx.t("geo_zone_events"),
-        row_key_sql("device_id", "lpad(cast(event_time AS string), 13, '0')", "event_id"), "event_time",
-        {"d:from_zone": text("from_zone"), "d:to_zone": text("zone"), "d:event_time": text("event_time"),
-         "d:batch": text(label)},
+    new_state = mutation(ctx.t("geo_state"), key_part_sql("device_id"), ctx.ts, {"s:last": text(state)})
+    zone_event = mutation(
+        ctx.t("geo_zone_events"), row_key_sql("device_id", "lpad(cast(event_time AS string), 13, '0')", "event_id"),
+        "event_time", {"d:from_zone": text("from_zone"), "d:to_zone": text("zone"), "d:event_time": text("event_time"),
+                       "d:batch": text(label)},
     )  # fmt: skip
+    # Every position's outputs in one pass over the track: the position, and for the device's
+    # newest its latest row and new state, and a zone event where the zone changed.
+    per_position = mutations(track, position, ("_newest", latest), ("_newest", new_state),
+                             ("from_zone != zone", zone_event))  # fmt: skip
 
     # Distances summed as decimals: exact, whatever order partial sums meet in (byte-identical replays).
     per_trip = track.groupBy("trip_id").agg(
@@ -198,6 +197,6 @@ def mutations(events, ctx, zones: list[Zone]):
     )  # fmt: skip
     doc = ("to_json(named_struct('distance_m', round(cast(distance_m AS double), 6), "
            "'max_speed_kmh', round(max_speed_kmh, 6), 'points', points))")  # fmt: skip
-    trips = as_mutations(per_trip, ctx.t("geo_trips"), key_part_sql("trip_id"), ctx.ts,
-                         {ctx.contribution_column: text(doc)})  # fmt: skip
-    return [positions, latest, states, zone_events, trips]
+    trips = mutations(per_trip, mutation(ctx.t("geo_trips"), key_part_sql("trip_id"), ctx.ts,
+                                         {ctx.contribution_column: text(doc)}))  # fmt: skip
+    return [per_position, trips]

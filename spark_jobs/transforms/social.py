@@ -96,8 +96,7 @@ def mutations(events, ctx):
     from pyspark.sql import functions as F
 
     from spark_jobs import jvm_sink
-    from spark_jobs.context import envelope_cells, text
-    from spark_jobs.context import mutations as as_mutations
+    from spark_jobs.context import envelope_cells, mutation, mutations, text
     from spark_jobs.validation import event_row_key_sql, row_key_sql, sql_str
     from tormenta.contracts import SOCIAL
 
@@ -108,8 +107,8 @@ def mutations(events, ctx):
     for name in ("page_id", "post_id", "author", "text", "lang", "mentions", "sentiment"):
         cells[f"d:{name}"] = text(name)
     cells.update({"d:politician": text("coalesce(politician, '')"), "d:party": text("coalesce(party, '')")})
-    comments = as_mutations(enriched, ctx.t(SOCIAL.events_table), event_row_key_sql(), ctx.ts, cells,
-                            metric="'good'", event_time="event_time")  # fmt: skip
+    comments = mutations(enriched, mutation(ctx.t(SOCIAL.events_table), event_row_key_sql(), ctx.ts, cells,
+                                            metric="'good'", event_time="event_time"))  # fmt: skip
     # Both aggregates in one shuffle: (page, minute) and (page, author) keys side by side.
     # Sentiment is summed as a decimal: exact, so the sum does not depend on the order partial
     # aggregates meet in (a replayed batch must write byte-identical cells).
@@ -124,7 +123,7 @@ def mutations(events, ctx):
     doc = "to_json(named_struct('comments', comments, 'mentions', mentions, 'party', party, " \
           "'sentiment_sum', round(cast(sentiment_sum AS double), 9)))"
     tables = f"CASE _agg WHEN 'minute' THEN {sql_str(ctx.t('social_minute'))} ELSE {sql_str(ctx.t('social_authors'))} END"
-    aggregates = as_mutations(per_key, "", row_key_sql("page_id", "_k"), ctx.ts,
-                              {ctx.contribution_column: text(f"CASE _agg WHEN 'minute' THEN {doc} ELSE cast(comments AS string) END")},
-                              table_expr=tables)  # fmt: skip
+    contribution = text(f"CASE _agg WHEN 'minute' THEN {doc} ELSE cast(comments AS string) END")
+    aggregates = mutations(per_key, mutation("", row_key_sql("page_id", "_k"), ctx.ts,
+                                             {ctx.contribution_column: contribution}, table_expr=tables))  # fmt: skip
     return [comments, aggregates]
