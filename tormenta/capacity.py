@@ -5,6 +5,9 @@
 * The always-on streaming job holds its cores permanently (Airflow pool slots); batch work
   queues for what is left instead of squeezing in.
 * Memory held per micro-batch = events/s x bytes per event x interval.
+* A micro-batch costs a fixed time plus a time per event: an interval shorter than the fixed
+  part is never held, whatever the rate; above it, the cores needed grow as the interval's
+  spare time shrinks.
 
     tormenta capacity --rate 5000 --bytes 400 --interval PT1S
 """
@@ -17,11 +20,15 @@ from dataclasses import asdict, dataclass
 
 RESERVE_FRACTION = 0.20
 SPARK_POOL = "tormenta_spark"
-# Events/s one Spark core sustains through the whole micro-batch pipeline (validation,
-# dedupe, enrichment, rules, HBase puts). Measured with `make bench` (B5) on the 2-core
-# reference machine, everything on it: ~2,900 events/s stored with local[2] at a 1 s interval
-# -> ~1,500 per core. Override with TORMENTA_EVENTS_PER_CORE once your own benchmark says so.
+# The cost of one micro-batch = a fixed part (planning the batch's plan on the driver, the job's
+# stages starting, the metrics row: whatever the batch's size) + a part per event. Both measured
+# with `make bench` on the 2-core reference machine, everything on it (bench/results/latest.json):
+# - events/s one Spark core sustains through the whole pipeline (validation, dedupe, lookups,
+#   rules, HBase writes) on a backlog, fixed part amortised: B6, "micro-batch job local[1]";
+# - the fixed part: B4, "fixed cost of a micro-batch" (batches of one event).
+# Override with TORMENTA_EVENTS_PER_CORE / TORMENTA_BATCH_FIXED_S once your own benchmark says so.
 EVENTS_PER_CORE = 1500
+BATCH_FIXED_S = 2.0
 # A JSON event of ~400 bytes becomes a Kafka record, a JVM row and a Python dict: the working
 # set of a micro-batch is a few times its raw size. An assumption, stated as one.
 WORKING_SET_FACTOR = 4.0
@@ -83,6 +90,8 @@ class Capacity:
     raw_bytes_per_batch: int
     working_set_bytes: int
     cores_needed: int
+    events_per_core: float
+    batch_fixed_s: float
     cores_available: int
     spark_slots: int
     warnings: tuple[str, ...]
@@ -100,22 +109,35 @@ def estimate(
     spark_cores: int | None = None,
     ingestors: int = 0,
     events_per_core: float | None = None,
+    batch_fixed_s: float | None = None,
 ) -> Capacity:
-    """Memory held by one micro-batch and cores needed for a rate; warnings when it does not fit."""
+    """Memory held by one micro-batch and cores needed for a rate; warnings when it does not fit.
+
+    Cores needed: a batch of ``rate x interval`` events must be processed, at ``events_per_core``
+    per core, in what the interval leaves after the batch's fixed cost."""
     if events_per_s <= 0 or bytes_per_event <= 0 or interval_s <= 0:
         raise ValueError("rate, bytes per event and interval must be > 0")
     cores = cores_available() if cores is None else cores
     spark_cores = stream_cores() if spark_cores is None else spark_cores
     per_core = events_per_core or float(os.environ.get("TORMENTA_EVENTS_PER_CORE", EVENTS_PER_CORE))
+    fixed = float(os.environ.get("TORMENTA_BATCH_FIXED_S", BATCH_FIXED_S)) if batch_fixed_s is None else batch_fixed_s
     records = int(math.ceil(events_per_s * interval_s))
     raw = records * bytes_per_event
-    needed = max(1, math.ceil(events_per_s / per_core))
     slots = spark_pool_slots(cores)
     warnings = list(pool_warnings(cores))
-    if needed > spark_cores:
+    if interval_s <= fixed:
+        needed = max(1, math.ceil(events_per_s / per_core))
         warnings.append(
-            f"{events_per_s:g} events/s needs ~{needed} Spark core(s) at {per_core:g} events/s per core; "
-            f"the streaming job has {spark_cores}: micro-batches will overrun the {interval_s:g} s interval"
+            f"a micro-batch costs ~{fixed:g} s whatever its size (its fixed part): a {interval_s:g} s interval is "
+            f"not held at any rate; with an interval of {2 * fixed:g} s or more, half of it is left for the events"
+        )
+    else:
+        needed = max(1, math.ceil(records / (per_core * (interval_s - fixed))))
+    if interval_s > fixed and needed > spark_cores:
+        warnings.append(
+            f"{events_per_s:g} events/s needs ~{needed} Spark core(s) at {per_core:g} events/s per core and "
+            f"{fixed:g} s fixed per batch; the streaming job has {spark_cores}: micro-batches will overrun the "
+            f"{interval_s:g} s interval"
         )
     if spark_cores > slots:
         warnings.append(f"the streaming job asks for {spark_cores} cores but the {SPARK_POOL} pool has {slots}")
@@ -133,6 +155,8 @@ def estimate(
         raw_bytes_per_batch=raw,
         working_set_bytes=int(raw * WORKING_SET_FACTOR),
         cores_needed=needed,
+        events_per_core=per_core,
+        batch_fixed_s=fixed,
         cores_available=cores,
         spark_slots=slots,
         warnings=tuple(warnings),

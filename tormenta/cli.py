@@ -218,7 +218,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     print(f"records per micro-batch   {c.records_per_batch:,}")
     print(f"held per micro-batch      {c.raw_bytes_per_batch / mib:,.1f} MiB raw "
           f"(~{c.working_set_bytes / mib:,.1f} MiB working set)")  # fmt: skip
-    print(f"Spark cores needed        {c.cores_needed} (at {capacity.EVENTS_PER_CORE} events/s per core)")
+    print(f"Spark cores needed        {c.cores_needed} (at {c.events_per_core:g} events/s per core, "
+          f"{c.batch_fixed_s:g} s fixed per batch)")  # fmt: skip
     print(f"cores / {capacity.SPARK_POOL} slots  {c.cores_available} / {c.spark_slots}")
     for w in c.warnings:
         print(f"WARNING: {w}")
@@ -268,8 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stream", help="run the streaming job in the foreground (spark-submit)",
                        description="Extra arguments go to spark_jobs/streaming.py, e.g. --interval '10 seconds'.")
     p.add_argument("--master", default="local[2]")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_stream)
+    p.set_defaults(func=cmd_stream)  # every other argument, in order, goes to the job (see main)
 
     p = sub.add_parser("capacity", help="memory per micro-batch and cores needed for a rate")
     p.add_argument("--rate", type=float, required=True, help="events per second")
@@ -287,7 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `tormenta stream --interval "1 second"`: options the CLI does not know are the job's. (An
+    # argparse.REMAINDER positional does not take arguments that start with '--'.)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "func", None) is cmd_stream:
+        args.rest = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except (jvm.PrerequisiteError, stack.StackError) as exc:

@@ -97,18 +97,31 @@ def test_plan_storm_only_on_the_storm_page_and_namespace_topics():
 def test_plan_warns_when_parallelism_exceeds_the_cores():
     p = microbatch.plan(defaults(), cores=2)
     assert any("exceeds the cores" in w for w in p.warnings)
-    quiet = microbatch.plan(defaults(sources=["social"], hot_pages=[], rate_per_page=1), cores=16)
+    quiet = microbatch.plan(defaults(sources=["social"], hot_pages=[], rate_per_page=1, interval="PT10S"), cores=16)
     assert quiet.warnings == []
+    # the same at 1 s: shorter than a micro-batch's measured fixed part, whatever the cores
+    short = microbatch.plan(defaults(sources=["social"], hot_pages=[], rate_per_page=1, interval="PT1S"), cores=16)
+    assert any("a 1 s interval is not held" in w for w in short.warnings) == (capacity.BATCH_FIXED_S >= 1)
 
 
 def test_capacity_formula_and_pool_sizing():
-    c = capacity.estimate(5000, 400, 10, cores=16, spark_cores=4, events_per_core=1000)
+    c = capacity.estimate(5000, 400, 10, cores=16, spark_cores=4, events_per_core=1000, batch_fixed_s=0)
     assert c.records_per_batch == 50_000
     assert c.raw_bytes_per_batch == 50_000 * 400
     assert c.cores_needed == 5
     assert any("needs ~5 Spark core(s)" in w for w in c.warnings)
+    # 2 s of a 10 s interval go to the batch's fixed part: 50,000 events in 8 s at 1,000/s per core
+    assert capacity.estimate(5000, 400, 10, cores=16, spark_cores=8, events_per_core=1000,
+                             batch_fixed_s=2).cores_needed == 7  # fmt: skip
     assert [capacity.spark_pool_slots(n) for n in (1, 2, 4, 8, 10, 16)] == [1, 2, 3, 6, 8, 13]
     assert capacity.pool_warnings(2) and not capacity.pool_warnings(8)
+
+
+def test_an_interval_shorter_than_a_batchs_fixed_cost_is_never_held():
+    c = capacity.estimate(10, 400, 1, cores=16, spark_cores=8, events_per_core=1000, batch_fixed_s=2.5)
+    assert any("a 1 s interval is not held at any rate" in w and "5 s or more" in w for w in c.warnings)
+    assert not any("not held" in w for w in capacity.estimate(
+        10, 400, 5, cores=16, spark_cores=8, events_per_core=1000, batch_fixed_s=2.5).warnings)  # fmt: skip
 
 
 def test_capacity_rejects_nonsense():
