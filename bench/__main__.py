@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     done: list[str] = []
     started = time.time()
+    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for name in chosen:
         print(f"[bench] {name} ({args.runs} runs)", flush=True)
         t0 = time.monotonic()
@@ -123,22 +124,30 @@ def main(argv: list[str] | None = None) -> int:
             continue
         done.append(name)
         print(f"[bench] {name} done in {time.monotonic() - t0:.0f}s", flush=True)
+        save(args, chosen, figures, done, when, started)  # a stopped run keeps what it finished
+    print()
+    print(table(figures))
+    path = save(args, chosen, figures, done, when, started)
+    print(f"\n[bench] {path} and {RESULTS / 'latest.svg'}")
+    return 0 if done == chosen else 1
+
+
+def save(args, chosen: list[str], figures: list[Figure], done: list[str], when: str, started: float):
+    """This invocation's file, and latest.json / latest.svg with the newest figures of every
+    benchmark (a subset run replaces only the benchmarks it finished)."""
     doc = {
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "when": when,
         "machine": machine(),
         "args": vars(args),
         "seconds": round(time.time() - started),
         "figures": [f.as_dict() for f in figures],
     }
-    print()
-    print(table(figures))
-    write_results(f"bench-{'-'.join(chosen)}-{doc['when'][:19].replace(':', '')}", doc)
-    # latest.json keeps the newest figures of every benchmark (a subset run replaces only its own)
+    write_results(f"bench-{'-'.join(chosen)}-{when[:19].replace(':', '')}", doc)
     latest_path = RESULTS / "latest.json"
     latest = json.loads(latest_path.read_text()) if latest_path.exists() else {"figures": [], "runs": {}}
     kept = [f for f in latest["figures"] if f["bench"] not in done]
     latest = {"figures": kept + doc["figures"], "machine": doc["machine"],
-              "runs": {**latest.get("runs", {}), **{b: doc["when"] for b in done}}}  # fmt: skip
+              "runs": {**latest.get("runs", {}), **{b: when for b in done}}}  # fmt: skip
     latest["figures"].sort(key=lambda f: f["bench"])
     path = write_results("latest", latest)
     all_figures = [Figure(**{k: f[k] for k in ("bench", "name", "unit", "values", "target", "note")})
@@ -146,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     m = doc["machine"]
     svg = RESULTS / "latest.svg"
     svg.write_text(chart(all_figures, f"Tormenta bench on {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB"))
-    print(f"\n[bench] {path} and {svg}")
-    return 0 if done == chosen else 1
+    return path
 
 
 if __name__ == "__main__":

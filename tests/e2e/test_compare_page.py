@@ -51,7 +51,9 @@ def test_compare_endpoint_gives_the_numbers_of_both_runs(stack, admin, runs):
         assert s["latency_ms"]["p50"] is not None and s["latency_ms"]["p50"] > 0
         assert sum(s["latency_hist"]) == s["good"]
         assert s["freshness"]
-    assert b["dead_by_reason"] == {"duplicate_event_id": sum(b["dead_by_reason"].values())}
+    # events re-sent after run 2's resume (if any: it depends on when run 1 saved its positions)
+    # are the window's only dead letters
+    assert set(b["dead_by_reason"]) <= {"duplicate_event_id"}, b["dead_by_reason"]
     assert {"ingestors", "spark", "hbase writes"} <= set(m["resources"])
     assert {"spark", "hbase writes"} <= set(b["resources"])
     assert all(u["cpu_seconds"] > 0 and u["peak_rss_mb"] > 0 for u in m["resources"].values())
