@@ -66,6 +66,16 @@ def mutations(df: DataFrame, *outputs: str | tuple[str, str]) -> DataFrame:
     return df.selectExpr(f"explode(array({', '.join(items)})) AS _m").where("_m IS NOT NULL").selectExpr("_m.*")
 
 
+def with_feature_steps(df: DataFrame, steps: list[dict[str, str]], when: str | None = None) -> DataFrame:
+    """``df`` plus the feature columns of ``steps`` (``name -> SQL``; a step may read the columns
+    of the steps before it; names with a leading '_' are helpers, dropped at the end). With
+    ``when`` (SQL), a feature is null on the rows where it does not hold."""
+    for step in steps:
+        df = df.selectExpr("*", *[f"{sql if when is None else f'CASE WHEN {when} THEN {sql} END'} AS {name}"
+                                  for name, sql in step.items()])  # fmt: skip
+    return df.drop(*[name for step in steps for name in step if name.startswith("_")])
+
+
 def text(expr: str) -> str:
     """SQL: a value as the UTF-8 bytes of its text (numbers as Spark prints them)."""
     return f"cast(cast({expr} AS string) AS binary)"

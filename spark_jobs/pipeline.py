@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs import jvm_sink
-from spark_jobs.context import BatchContext, mutation, mutations, text
+from spark_jobs.context import BatchContext, mutation, mutations, text, with_feature_steps
 from spark_jobs.kinds import FEATURES, RULES
 from spark_jobs.validation import classify, dedupe, event_row_key_sql, sql_str
 from tormenta import latency
@@ -89,13 +89,9 @@ def classified_batch(raw: DataFrame, ctx: BatchContext, topics: dict[str, EventK
         *[c for c in checked.columns if c != "reason"], f"{cross} AS dup_cross",
         f"CASE WHEN {cross} THEN 'duplicate_event_id' ELSE reason END AS reason",
     )  # fmt: skip
-    helpers = []
     for kind in sorted({k.name for k in topics.values()}):
-        for step in FEATURES[kind]:
-            out = out.selectExpr("*", *[f"CASE WHEN kind = {sql_str(kind)} AND reason IS NULL THEN {sql} END AS {name}"
-                                        for name, sql in step.items()])  # fmt: skip
-            helpers += [name for name in step if name.startswith("_")]
-    return out.drop(*helpers)
+        out = with_feature_steps(out, FEATURES[kind], when=f"kind = {sql_str(kind)} AND reason IS NULL")
+    return out
 
 
 def dead_letter(ctx: BatchContext) -> str:

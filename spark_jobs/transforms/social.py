@@ -83,9 +83,9 @@ FEATURES_SQL: list[dict[str, str]] = [
 
 def with_features(events):
     """``mentions``, ``sentiment`` (as in :func:`add_comment_features`) and ``minute`` columns."""
-    for step in FEATURES_SQL:
-        events = events.selectExpr("*", *[f"{sql} AS {name}" for name, sql in step.items()])
-    return events.drop(*[name for step in FEATURES_SQL for name in step if name.startswith("_")])
+    from spark_jobs.context import with_feature_steps
+
+    return with_feature_steps(events, FEATURES_SQL)
 
 
 def mutations(events, ctx):
