@@ -37,7 +37,7 @@ def run_bench(name: str, args) -> list[Figure]:
     if name == "B4":
         from bench import b4_latency
 
-        return b4_latency.run(args.runs, args.b4_rate, args.b4_seconds)
+        return b4_latency.run(args.runs, args.b4_rate, args.b4_seconds, args.b4_warmup)
     if name == "B5":
         from bench import b5_max_rate
 
@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--b2-records", type=int, default=1_000_000)
     p.add_argument("--b3-rows", type=int, default=100_000)
     p.add_argument("--b4-rate", type=float, default=500, help="offered events/s for the latency runs")
-    p.add_argument("--b4-seconds", type=float, default=60)
+    p.add_argument("--b4-seconds", type=float, default=120)
+    p.add_argument("--b4-warmup", type=float, default=60,
+                   help="seconds of first batches left out (JIT, code generation, first connections)")
     p.add_argument("--b5-start", type=float, default=2000)
     p.add_argument("--b5-step", type=float, default=1000)
     p.add_argument("--b5-seconds", type=float, default=300, help="per step (the issue's 5 minutes)")
