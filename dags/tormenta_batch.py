@@ -54,11 +54,18 @@ from tormenta.providers.spark import SparkJobOperator
 )  # fmt: skip
 def tormenta_batch():
     @task
-    def window(params=None, dag_run=None, run_id=None) -> dict:
-        from tormenta.settings import load
+    def window(params=None, dag_run=None, run_id=None, dag=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
 
+        from tormenta.settings import load
+        from tormenta.triggers import fail_on_bad_trigger
+
+        fail_on_bad_trigger(dag_run.conf, dag.params)  # params holds the conf's keys too
         run_date = dag_run.logical_date or dag_run.run_after
-        w = batch.resolve_window(params["window_start"], params["window_end"], run_date)
+        try:
+            w = batch.resolve_window(params["window_start"], params["window_end"], run_date)
+        except ValueError as exc:
+            raise AirflowFailException(f"bad window: {exc}") from None
         out = {**w.as_dict(), **batch.paths(load().home, w, run_id)}
         print(f"window {out['start']} -> {out['end']} ({w.label}), {params['parts']} part(s)")
         return out

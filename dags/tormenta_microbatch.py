@@ -61,11 +61,22 @@ __doc__ = __doc__.format(
 )
 def tormenta_microbatch():
     @task
-    def plan(params=None) -> list[dict]:
-        """The ingestors to run (one mapped ``ingest`` task each); logs capacity and warnings."""
+    def plan(params=None, dag_run=None, dag=None) -> list[dict]:
+        """The ingestors to run (one mapped ``ingest`` task each); logs capacity and warnings.
+
+        A trigger with unknown conf keys, or Params the plan refuses, fails here at once (no retry).
+        """
         import logging
 
-        p = microbatch.plan(params)
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from tormenta.triggers import fail_on_bad_trigger
+
+        fail_on_bad_trigger(dag_run.conf, dag.params)  # params holds the conf's keys too
+        try:
+            p = microbatch.plan(params)
+        except ValueError as exc:
+            raise AirflowFailException(f"the run's Params cannot be planned: {exc}") from None
         log = logging.getLogger("airflow.task")
         log.info("micro-batch every %.3fs; %d ingestor(s): %s", p.interval_s, len(p.ingestors), p.names)
         log.info("capacity: %s", p.capacity)
@@ -77,16 +88,14 @@ def tormenta_microbatch():
     def prepare(params=None, run_id=None) -> dict:
         from airflow.sdk import BaseHook
 
-        from tormenta.contracts import KINDS, TOPIC_PARTITIONS, topic_for
         from tormenta.control import ControlPlane
-        from tormenta.kafka import TopicSpec, ensure_topics
+        from tormenta.kafka import contract_topics, ensure_topics
         from tormenta.providers.hbase import HBaseHook
         from tormenta.reference import seed
 
         ns = params["namespace"]
         bootstrap = BaseHook.get_connection("kafka_default").extra_dejson["bootstrap.servers"]
-        topics = [TopicSpec(topic_for(k, ns), TOPIC_PARTITIONS) for k in KINDS.values()]
-        created = ensure_topics(bootstrap, topics)
+        created = ensure_topics(bootstrap, contract_topics(ns), apply_config=True)  # with retention
         hook = HBaseHook()
         conn = hook.get_conn()
         try:
@@ -158,6 +167,22 @@ def tormenta_microbatch():
             return sorted({t.split("_", 1)[0] if t.startswith("ingest_") else t
                            for t, st in states.items() if st in ("failed", "upstream_failed")})  # fmt: skip
 
+        warned: set[str] = set()
+
+        def handover() -> bool:
+            """A newer run is queued and its Params can run (read through the REST API as viewer)."""
+            if ti.get_dr_count(dag_id=microbatch.DAG_ID, states=["queued"]) == 0:
+                return False
+            try:
+                api = BaseHook.get_connection("airflow_api")
+            except Exception:  # noqa: BLE001 - no API connection: hand over unchecked, as before
+                logging.getLogger("airflow.task").warning("no airflow_api connection: handing over unchecked")
+                return True
+            from tormenta.airflow_api import AirflowClient
+
+            client = AirflowClient(api.host, api.login, api.password)
+            return microbatch.handover_target(client.dag_runs(microbatch.DAG_ID, ["queued"]), warned) is not None
+
         started = dag_run.start_date.timestamp() if dag_run and dag_run.start_date else time.time()
         minutes = int(params["run_minutes"])
         deadline = time.monotonic() + max(0.0, started + minutes * 60 - time.time()) if minutes else None
@@ -165,7 +190,7 @@ def tormenta_microbatch():
             control=ControlPlane(hook.endpoint(), ns),
             run_id=run_id,
             ingestors=[spec["name"] for spec in specs],
-            handover=lambda: ti.get_dr_count(dag_id=microbatch.DAG_ID, states=["queued"]) > 0,
+            handover=handover,
             failed_tasks=failed_tasks,
             watch=watch,
             deadline=deadline,

@@ -10,6 +10,8 @@ This run succeeds once every component confirmed its stop; nothing is left runni
 
 from __future__ import annotations
 
+import json
+
 import pendulum
 from airflow.sdk import Param, dag, task
 
@@ -33,10 +35,12 @@ from tormenta import microbatch
 )  # fmt: skip
 def tormenta_microbatch_stop():
     @task
-    def request_stop(params=None) -> str | None:
+    def request_stop(params=None, dag_run=None, dag=None) -> str | None:
         from tormenta.control import ControlPlane
         from tormenta.providers.hbase import HBaseHook
+        from tormenta.triggers import fail_on_bad_trigger
 
+        fail_on_bad_trigger(dag_run.conf, dag.params)  # params holds the conf's keys too
         control = ControlPlane(HBaseHook().endpoint(), params["namespace"])
         run_id = control.active_run()
         if run_id is None or control.state(run_id)["phase"] == "stopped":
@@ -47,8 +51,11 @@ def tormenta_microbatch_stop():
         return run_id
 
     @task(execution_timeout=pendulum.duration(minutes=20))
-    def wait_stopped(target_run: str | None, params=None) -> dict | None:
+    def wait_stopped(target_run: str | None, params=None, ti=None) -> dict | None:
+        """Wait for the run's ordered stop; fail at once, with the reason, when it cannot come."""
         import time
+
+        from airflow.sdk.exceptions import AirflowFailException
 
         from tormenta.control import ControlPlane
         from tormenta.providers.hbase import HBaseHook
@@ -57,9 +64,17 @@ def tormenta_microbatch_stop():
             return None
         control = ControlPlane(HBaseHook().endpoint(), params["namespace"])
         while (state := control.state(target_run))["phase"] != "stopped":
+            run_state = ti.get_dagrun_state(dag_id=microbatch.DAG_ID, run_id=target_run)
+            tasks = ti.get_task_states(dag_id=microbatch.DAG_ID, run_ids=[target_run]).get(target_run, {})
+            stalled = microbatch.stop_stalled(state, run_state, tasks.get("supervise"))
+            if stalled:
+                raise AirflowFailException(f"the stop of {target_run} cannot complete: {stalled}")
             print(f"phase {state['phase']}; stopped so far: {sorted(state['stopped'])}")
             time.sleep(5)
         print(f"stopped: {sorted(state['stopped'])}")
+        if state["failed"]:
+            raise AirflowFailException(f"{target_run} stopped, but these parts failed: "
+                                       f"{json.dumps(state['failed'], sort_keys=True)}")  # fmt: skip
         return state
 
     wait_stopped(request_stop())

@@ -6,8 +6,15 @@
     python -m ingestors.runner replay --file comments.jsonl --kind social.comment --rate 1000
 
 SIGTERM / SIGINT stop it gracefully: no new records are pulled, everything accepted is flushed,
-then a JSON report line is printed. The exit code is 0 only when every record sent was
-acknowledged by Kafka (1 otherwise), so a supervisor never mistakes a failed run for success.
+then a JSON report line is printed. Exit codes, so a supervisor never mistakes a failed run
+for success and never retries what cannot work:
+
+* 0: every record sent was acknowledged by Kafka;
+* 1 (``EXIT_DELIVERY``): Kafka rejected records or did not acknowledge them in time. A pulling
+  source stops at the first such failure instead of producing on, so its saved position (the
+  last one fully acknowledged) is at most ``message.timeout.ms`` behind;
+* 78 (``tormenta.failures.EXIT_FATAL``, sysexits' EX_CONFIG) and 2 (argparse): the arguments
+  cannot work; retrying will not help.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ import time
 from pathlib import Path
 
 from ingestors.producer import DeliveryError, EventProducer
+from tormenta.failures import EXIT_FATAL
 
 log = logging.getLogger("tormenta.ingestor")
+
+EXIT_OK, EXIT_DELIVERY = 0, 1
 
 
 class RateLimiter:
@@ -94,8 +104,10 @@ class FeedCheckpoint:
         self.last = time.monotonic()
         if self.path and self.path.exists():
             position = json.loads(self.path.read_text())
-            source.seek(position)
+            notes = source.seek(position) or []
             log.info("resuming %s from %s", self.path, position)
+            for note in notes:
+                log.warning("feed position: %s", note)
 
     def maybe_save(self, force: bool = False) -> None:
         if not self.path or (not force and time.monotonic() - self.last < self.every_s):
@@ -131,6 +143,10 @@ def run_pull(source, producer: EventProducer, rate: float, stop: threading.Event
         for e in events:
             producer.send(source.kind, e)
         producer.poll(0)
+        if producer.stats.failed:
+            log.error("Kafka failed %d record(s) (%s): stopping instead of producing on",
+                      producer.stats.failed, dict(producer.stats.errors))  # fmt: skip
+            break
         report()
 
 
@@ -154,36 +170,26 @@ def main(argv: list[str] | None = None) -> int:
             last[0] = time.monotonic()
             log.info("ingestor %s: %s", name, producer.stats.as_dict())
 
-    source = None
-    checkpoint = None
+    try:
+        source, checkpoint = open_source(args, name, producer)
+    except (ValueError, FileNotFoundError) as exc:
+        log.error("CONFIG ERROR: %s", exc)
+        print(json.dumps({"ingestor": name, "ok": False, "config_error": str(exc)}), flush=True)
+        return EXIT_FATAL
     try:
         if args.source == "social":
-            from ingestors.sources.social import PageFeed
-
-            source = PageFeed([p for p in args.pages.split(",") if p], args.shard, args.shards,
-                              args.storm_page, args.storm_factor, args.seed, name=name,
-                              limit=args.max_events)  # fmt: skip
-            checkpoint = FeedCheckpoint(args.state_file, source, producer)
             run_pull(source, producer, args.rate * len(source.pages) * source.rate_multiplier(), stop, report,
                      checkpoint)  # fmt: skip
         elif args.source == "replay":
-            from ingestors.sources.file_replay import FileReplay
-            from tormenta.contracts import KINDS
-
-            source = FileReplay(args.file, KINDS[args.kind], name=name)
             run_pull(source, producer, args.rate, stop, report)
         else:
-            from ingestors.sources.mobile_geo import GeoHttpSource
-
-            source = GeoHttpSource(producer, args.host, args.port, name=name)
             threading.Thread(target=source.serve_forever, daemon=True).start()
             log.info("geo endpoint listening on http://%s:%d/v1/positions", args.host, source.port)
             while not stop.is_set():
                 producer.poll(0.1)  # serves delivery callbacks, which answer the waiting requests
                 report()
     finally:
-        if source is not None:
-            source.close()
+        source.close()
         try:
             stats = producer.close(timeout=60)
             ok = True
@@ -193,7 +199,26 @@ def main(argv: list[str] | None = None) -> int:
             log.error("ingestor %s: %s", name, exc)
             stats, ok = producer.stats, False
         print(json.dumps({"ingestor": name, "ok": ok, **stats.as_dict()}), flush=True)
-    return 0 if ok else 1
+    return EXIT_OK if ok else EXIT_DELIVERY
+
+
+def open_source(args: argparse.Namespace, name: str, producer: EventProducer):
+    """The source client of ``args`` (and its feed checkpoint); ValueError/FileNotFoundError: bad arguments."""
+    if args.source == "social":
+        from ingestors.sources.social import PageFeed
+
+        source = PageFeed([p for p in args.pages.split(",") if p], args.shard, args.shards,
+                          args.storm_page, args.storm_factor, args.seed, name=name,
+                          limit=args.max_events)  # fmt: skip
+        return source, FeedCheckpoint(args.state_file, source, producer)
+    if args.source == "replay":
+        from ingestors.sources.file_replay import FileReplay
+        from tormenta.contracts import KINDS
+
+        return FileReplay(args.file, KINDS[args.kind], name=name), None
+    from ingestors.sources.mobile_geo import GeoHttpSource
+
+    return GeoHttpSource(producer, args.host, args.port, name=name), None
 
 
 if __name__ == "__main__":

@@ -116,9 +116,11 @@ def process(spark, args: argparse.Namespace) -> dict:
     from spark_jobs.pipeline import process_batch
     from tormenta import reference
     from tormenta.contracts import topics_for
+    from tormenta.control import ControlPlane
 
     endpoint = hbase_endpoint(args)
     refs = reference.ensure(endpoint, args.namespace)  # tables + reference data; idempotent
+    ControlPlane(endpoint, args.namespace).claim_role("batch")  # never a stream's namespace
     # The parts as landed: the rules shuffle by what they group on (event id, device, page), so the
     # input needs no partitioning of its own.
     df = spark.read.parquet(args.parquet_dir)
@@ -144,7 +146,14 @@ def main(argv: list[str] | None = None) -> int:
 
     spark = get_session(f"tormenta-batch-{args.step}")
     t0 = time.monotonic()
-    out = land(spark, args) if args.step == "land" else process(spark, args)
+    from tormenta import failures
+    from tormenta.control import RoleError
+
+    try:
+        out = land(spark, args) if args.step == "land" else process(spark, args)
+    except RoleError as exc:  # the operator fails the task without retries, with this line as the reason
+        print(f"{failures.FATAL_PREFIX} {exc}", file=sys.stderr, flush=True)
+        return failures.EXIT_FATAL
     out["seconds"] = round(time.monotonic() - t0, 3)
     print(json.dumps(out, sort_keys=True), flush=True)
     if args.report:  # what the DAG's record task reads

@@ -13,6 +13,7 @@ aged out while the job was down stop the query loudly instead of being skipped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
@@ -80,6 +81,49 @@ def checkpoint_dir(root: str, query: str, version: int) -> str:
     return str(Path(root) / query / f"v{version}")
 
 
+def query_shape(spark, args, endpoint, refs) -> dict:
+    """What a checkpoint's query must keep across restarts (``tormenta.checkpoints``): the
+    topics and event contracts it reads, and a fingerprint of its processing: the analyzed plan
+    of a micro-batch over no rows, built with a fixed label. The interval and the batch size
+    limit are left out: they may change on one checkpoint."""
+    from spark_jobs.context import BatchContext
+    from spark_jobs.pipeline import batch_mutations, classified_batch
+
+    ctx = BatchContext(label="s0000000000000", seq=0, endpoint=endpoint, namespace=args.namespace)
+    empty = spark.createDataFrame([], KAFKA_SOURCE_SCHEMA)
+    plan = batch_mutations(classified_batch(empty, ctx, args.topics), ctx, refs.get(), args.topics)
+    key = "spark.sql.debug.maxToStringFields"  # the plan's text in full: by default, 25 fields and "... N more"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "1000000")
+    try:
+        text = plan._jdf.queryExecution().analyzed().treeString()
+    finally:
+        spark.conf.unset(key) if before is None else spark.conf.set(key, before)
+    return plan_fingerprint(text, args)
+
+
+def plan_fingerprint(text: str, args) -> dict:
+    """Strip what differs between two drivers running the same code: expression ids, temporary
+    view names, JVM lambda class names and object identities (``Lambda$2306/0x7f..@76a7f5b8``),
+    and partition counts, which follow the cores the driver was given."""
+    import hashlib
+
+    text = re.sub(r"Repartition(ByExpression)?( [^\n]*?)?\b\d+, (true|false)", r"Repartition\1\2 <n>, \3", text)
+    text = re.sub(r"#\d+L?", "", text)
+    text = re.sub(r"[0-9a-f]{32}", "<id>", text)
+    text = re.sub(r"\$Lambda\$\d+(/0x[0-9a-f]+)?(@[0-9a-f]+)?", "$Lambda", text)
+    text = re.sub(r"@[0-9a-f]{4,}\b", "", text)
+    return {
+        "query": args.query_name,
+        "sources": {topic: f"{kind.name} v{kind.version}" for topic, kind in sorted(args.topics.items())},
+        "processing": hashlib.sha256(text.encode()).hexdigest()[:16],
+    }
+
+
+KAFKA_SOURCE_SCHEMA = ("key binary, value binary, topic string, partition int, offset bigint, "
+                       "timestamp timestamp, timestampType int")  # fmt: skip
+
+
 def batch_seq(version: int, batch_id: int) -> int:
     return version * 1_000_000_000 + batch_id
 
@@ -132,7 +176,12 @@ def wait_for_stop_request(query, control, run_id: str, run_seconds: float = 0) -
     """
     deadline = time.monotonic() + run_seconds if run_seconds else None
     while query.isActive:
-        if control.stream_stop_requested(run_id) or (deadline and time.monotonic() > deadline):
+        try:
+            requested = control.stream_stop_requested(run_id)
+        except Exception as exc:  # noqa: BLE001 - HBase away: the query goes on, asked again next poll
+            log.warning("control plane not readable (%s); asking again in %ss", exc, CONTROL_POLL_SECONDS)
+            requested = False
+        if requested or (deadline and time.monotonic() > deadline):
             log.warning("stop requested: draining what is in Kafka, then stopping the query")
             query.processAllAvailable()
             query.stop()
@@ -180,15 +229,44 @@ def main(argv: list[str] | None = None) -> int:
                           "latency_ms": res.latency_ms, "seconds": round(time.monotonic() - t0, 3)}),
               flush=True)  # fmt: skip
 
+    from tormenta import checkpoints, failures
+    from tormenta.control import ControlPlane, RoleError
+
+    checkpoint = checkpoint_dir(args.checkpoint_root, args.query_name, args.query_version)
+    owner = {"query": args.query_name, "run": args.control_run}
+    guard = contextlib.ExitStack()
+    try:  # one query per namespace, one driver per checkpoint, the same query as the checkpoint's
+        guard.enter_context(checkpoints.exclusive(Path(args.checkpoint_root) / "_namespaces" / args.namespace,
+                                                  owner, what="namespace"))  # fmt: skip
+        guard.enter_context(checkpoints.exclusive(checkpoint, owner))
+        ControlPlane(endpoint, args.namespace).claim_role("stream")
+        shape = query_shape(spark, args, endpoint, refs)
+        if checkpoints.check_shape(checkpoint, shape) == "adopted":
+            log.warning("checkpoint %s had no recorded query shape: recorded this query's %s", checkpoint, shape)
+    except (checkpoints.CheckpointError, RoleError) as exc:
+        guard.close()
+        print(f"{failures.FATAL_PREFIX} {exc}", file=sys.stderr, flush=True)
+        return failures.EXIT_FATAL
+    with guard:
+        return run_query(spark, stream, on_batch, args, endpoint, checkpoint, guard)
+
+
+def run_query(spark, stream, on_batch, args, endpoint, checkpoint: str, locks: contextlib.ExitStack) -> int:
+    """Start the query on its (locked, shape-checked) checkpoint and run it until it should stop.
+
+    The locks go as soon as the query has stopped, before the stop is confirmed: the run taken
+    over to may start its driver right after the confirmation."""
+    from tormenta import failures
+
     query = (
         stream.writeStream.queryName(args.query_name)
         .foreachBatch(on_batch)
-        .option("checkpointLocation", checkpoint_dir(args.checkpoint_root, args.query_name, args.query_version))
+        .option("checkpointLocation", checkpoint)
         .trigger(processingTime=spark_interval(args.interval_seconds))
         .start()
     )
     log.warning("query %s v%d running every %.3fs, checkpoint %s", args.query_name, args.query_version,
-                args.interval_seconds, checkpoint_dir(args.checkpoint_root, args.query_name, args.query_version))
+                args.interval_seconds, checkpoint)
     control = None
     if args.control_run:
         from tormenta.control import ControlPlane
@@ -205,16 +283,26 @@ def main(argv: list[str] | None = None) -> int:
             query.stop()
         else:
             query.awaitTermination()
+    except Exception:
+        if query.exception() is None:
+            raise  # not the query's own failure
     finally:
         if query.isActive:
             query.stop()
+        locks.close()
     if control is not None and query.exception() is None:
         last = query.lastProgress
         control.mark_stopped(args.control_run, "stream", {
             "query": args.query_name, "version": args.query_version, "last_batch": last["batchId"] if last else None,
         })  # fmt: skip
     if query.exception():
-        print(f"query failed: {query.exception()}", file=sys.stderr)
+        text = str(query.exception())
+        print(f"query failed: {text}", file=sys.stderr)
+        meaning = failures.deterministic(text)
+        if meaning:  # the operator fails the task without retries, with this line as the reason
+            print(f"{failures.FATAL_PREFIX} query {args.query_name} v{args.query_version}: {meaning}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            return failures.EXIT_FATAL
         return 1
     spark.stop()
     return 0

@@ -84,6 +84,27 @@ class AirflowClient:
             "task_instances"
         ]
 
+    def dag_runs(self, dag_id: str, states: list[str] | None = None) -> list[dict]:
+        query = "".join(f"&state={s}" for s in states or [])
+        return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100{query}")["dag_runs"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+        """The text of one try's task log (what the UI's log tab shows)."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        doc = self.request("GET", f"{path}?full_content=true&map_index={map_index}")
+        content = doc.get("content", "")
+        if not isinstance(content, list):
+            return str(content)
+        lines = []
+        for line in content:  # structured log lines: the message, and an exception's type and text
+            if not isinstance(line, dict):
+                lines.append(str(line))
+                continue
+            lines.append(str(line.get("event", "")))
+            for err in line.get("error_detail") or []:
+                lines.append(f"{err.get('exc_type')}: {err.get('exc_value')}")
+        return "\n".join(lines)
+
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600, on_change=None) -> dict:
         """Poll a run until it is success/failed; ``on_change(run)`` is called when its state moves."""
         deadline = time.monotonic() + timeout

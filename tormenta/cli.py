@@ -174,14 +174,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from tormenta.contracts import KINDS, TOPIC_PARTITIONS
     from tormenta.hbase import HBaseEndpoint
-    from tormenta.kafka import TopicSpec, ensure_topics
+    from tormenta.kafka import contract_topics, ensure_topics
     from tormenta.reference import seed
 
     s = load()
-    specs = [TopicSpec(k.topic, TOPIC_PARTITIONS) for k in KINDS.values()]
-    created = ensure_topics(args.bootstrap or s.kafka_bootstrap, specs)
+    specs = contract_topics()
+    created = ensure_topics(args.bootstrap or s.kafka_bootstrap, specs, apply_config=True)
     print("topics: " + ", ".join(f"{t.name} ({'created' if t.name in created else 'exists'})" for t in specs))
     conn = HBaseEndpoint(args.hbase_host or s.bind_host, args.hbase_port or s.thrift_port).connect()
     try:

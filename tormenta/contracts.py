@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,19 @@ def table_name(logical: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     return f"{namespace}_{logical}"
 
 
+def _ttl_seconds(env: str, default_days: int) -> int:
+    days = float(os.environ.get(env, str(default_days)))
+    if days <= 0:
+        raise ValueError(f"{env} must be > 0 days")
+    return int(days * 86400)
+
+
+# Operational tables expire by cell time (their cells carry wall-clock or Kafka time, never a
+# batch sequence): dead letters after TORMENTA_DEAD_LETTER_TTL_DAYS (90), per-batch metrics and
+# resource usage after TORMENTA_OPS_TTL_DAYS (30). Applied when a table is created.
+DEAD_LETTER_TTL_S = _ttl_seconds("TORMENTA_DEAD_LETTER_TTL_DAYS", 90)
+OPS_TTL_S = _ttl_seconds("TORMENTA_OPS_TTL_DAYS", 30)
+
 # logical name -> {family: options}. Families are short; "d" data, "m" per-batch contributions, "s" state.
 TABLES: dict[str, dict[str, dict[str, Any]]] = {
     # events, row key "<salt>|<event_id>"; d:batch = micro-batch (or window) that stored it first
@@ -150,13 +164,13 @@ TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "ref_devices": {"d": {"max_versions": 1}},
     "ref_zones": {"d": {"max_versions": 1}},
     # poison input, row "<topic>|<partition:04d>|<offset:020d>"
-    "dead_letters": {"d": {"max_versions": 1}},
+    "dead_letters": {"d": {"max_versions": 1, "time_to_live": DEAD_LETTER_TTL_S}},
     # one row per micro-batch, row "<query>|<batch_id:012d>"
-    "batch_metrics": {"d": {"max_versions": 1}},
+    "batch_metrics": {"d": {"max_versions": 1, "time_to_live": OPS_TTL_S}},
     # one row per batch-archetype run, row "<window label>|<run id>": d:doc = JSON record
     "batch_runs": {"d": {"max_versions": 1}},
     # CPU-seconds and peak memory of a run's processes, row "<dag>|<run>|<component>|<try>"
-    "run_resources": {"d": {"max_versions": 1}},
+    "run_resources": {"d": {"max_versions": 1, "time_to_live": OPS_TTL_S}},
     # control plane of a running pipeline (stop requests, who stopped), row "<pipeline>"
     "control": {"c": {"max_versions": 1}},
 }

@@ -9,6 +9,11 @@ Spark driver, wherever they run (HBase is the one store they all reach). Rows:
                              c:stream_stop = set once every ingestor has stopped: the
                                          streaming job drains what is in Kafka, then stops
                              c:stopped:<component> = JSON report of a component that stopped
+                             c:failed:<component> = JSON report of its last failed try; kept
+                                         until a later try ends cleanly, so a retry that
+                                         finds the run stopping cannot turn it into success
+
+    "namespace"              c:role    = stream | batch: what writes this namespace's tables
 
 Rows are scoped by run id and never deleted, so a stale stop request of an old run can never
 stop a new one, and the history of every stop stays readable.
@@ -25,6 +30,11 @@ from tormenta.contracts import table_name
 from tormenta.hbase import HBaseEndpoint
 
 PHASES = ("running", "stopping", "draining", "stopped")
+ROLES = ("stream", "batch")
+
+
+class RoleError(RuntimeError):
+    """The namespace holds the other path's results; writing there would corrupt them."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,13 @@ class ControlPlane:
         conn = self.endpoint.connect()
         try:
             conn.table(self.table).put(row, cells)
+        finally:
+            conn.close()
+
+    def _delete(self, row: bytes, columns: list[bytes]) -> None:
+        conn = self.endpoint.connect()
+        try:
+            conn.table(self.table).delete(row, columns=columns)
         finally:
             conn.close()
 
@@ -70,12 +87,16 @@ class ControlPlane:
         stopped = {
             k.decode().split(":", 2)[2]: json.loads(v) for k, v in cells.items() if k.startswith(b"c:stopped:")
         }
+        failed = {
+            k.decode().split(":", 2)[2]: json.loads(v) for k, v in cells.items() if k.startswith(b"c:failed:")
+        }
         return {
             "run_id": run_id,
             "phase": cells.get(b"c:phase", b"").decode() or None,
             "stop": cells.get(b"c:stop", b"").decode() or None,
             "stream_stop": cells.get(b"c:stream_stop") == b"1",
             "stopped": stopped,
+            "failed": failed,
         }
 
     # --- stop protocol: ingestors first, then the streaming job drains and stops ------------
@@ -99,5 +120,32 @@ class ControlPlane:
         doc = {"at": int(time.time() * 1000), **(report or {})}
         self._put(self._row(run_id), {f"c:stopped:{component}".encode(): json.dumps(doc, sort_keys=True).encode()})
 
+    def mark_failed(self, run_id: str, component: str, report: dict[str, Any]) -> None:
+        """Record a component's failed try; it stays until ``clear_failure`` (a clean end)."""
+        doc = {"at": int(time.time() * 1000), **report}
+        self._put(self._row(run_id), {f"c:failed:{component}".encode(): json.dumps(doc, sort_keys=True).encode()})
+
+    def clear_failure(self, run_id: str, component: str) -> None:
+        self._delete(self._row(run_id), [f"c:failed:{component}".encode()])
+
     def finish(self, run_id: str) -> None:
         self._put(self._row(run_id), {b"c:phase": b"stopped", b"c:finished": str(int(time.time() * 1000)).encode()})
+
+    # --- what writes the namespace -------------------------------------------------------------
+    def claim_role(self, role: str) -> str:
+        """Mark the namespace as written by ``role`` on first use; refuse the other role later.
+
+        Stream and batch results must never share tables: batch cells carry window timestamps
+        (~1.7e12) and stream geo state carries batch sequence numbers, so a batch write into a
+        stream namespace would freeze the stream's state for good.
+        """
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        held = self._get(b"namespace").get(b"c:role", b"").decode()
+        if held and held != role:
+            raise RoleError(f"namespace {self.namespace!r} holds {held} results; the {role} path cannot write "
+                            f"there (use another namespace)")  # fmt: skip
+        if not held:
+            self._put(b"namespace", {b"c:role": role.encode()})
+        return role
+

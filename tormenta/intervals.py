@@ -14,13 +14,19 @@ _NUM = r"\d+(?:\.\d+)?"
 TEXT_RE = re.compile(rf"^\s*({_NUM})\s*(ms|milliseconds?|s|seconds?|m|minutes?)\s*$", re.I)
 ISO_RE = re.compile(rf"^P(?:({_NUM})D)?(?:T(?:({_NUM})H)?(?:({_NUM})M)?(?:({_NUM})S)?)?$")
 UNIT_SECONDS = {"ms": 0.001, "millisecond": 0.001, "s": 1.0, "second": 1.0, "m": 60.0, "minute": 60.0}
-# For a JSON-schema "pattern": the Param form refuses other syntax and zero intervals before a
-# run is created; the 0.1 s - 1 h range is checked when the run plans (a clear task error).
-PARAM_PATTERN = (
-    r"^(?![P0DTHMS.]*$)(?!0*(\.0*)? ?[a-z]*$)"
-    r"(P(\d+(\.\d+)?D)?(T(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?"
-    r"|\d+(\.\d+)?|\d+(\.\d+)? ?(ms|milliseconds?|s|seconds?|m|minutes?))$"
-)
+# For the Param's JSON-schema "pattern": the trigger form and the REST API refuse, before a run
+# exists, any syntax the job does not take and any value outside 0.1 s - 1 h, so a bad interval
+# can never reach a running pipeline (it would hand over to a run that fails). The schema accepts
+# a subset of what ``parse_interval`` takes (no leading zeros, up to 3 decimals, days and hours
+# only as ``P0D``/``T0H``/``PT1H``); tests check that everything it accepts parses in range.
+_FRAC = r"(\.\d{1,3})?"
+_SEC = rf"(0\.[1-9]\d{{0,2}}|[1-9]\d{{0,2}}{_FRAC}|[12]\d{{3}}{_FRAC}|3[0-5]\d{{2}}{_FRAC}|3600(\.0{{1,3}})?)"
+_MS = rf"([1-9]\d{{2,5}}{_FRAC}|[12]\d{{6}}{_FRAC}|3[0-5]\d{{5}}{_FRAC}|3600000(\.0{{1,3}})?)"
+_MIN59 = r"([1-9]|[1-5]\d)"
+_MIN = rf"({_MIN59}{_FRAC}|60(\.0{{1,3}})?)"
+_ISO = (rf"P(0D)?T((0H)?(0M)?{_SEC}S|(0H)?{_MIN59}{_FRAC}M|(0H)?{_MIN59}M[0-5]?\d{_FRAC}S"
+        rf"|(0H)?60M|1H)")
+PARAM_PATTERN = rf"^({_ISO}|{_SEC}|{_SEC} ?(s|seconds?)|{_MS} ?(ms|milliseconds?)|{_MIN} ?(m|minutes?))$"
 
 
 def parse_interval(text: str | float | int) -> float:

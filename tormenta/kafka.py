@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -16,15 +17,40 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
+def retention_config() -> dict[str, str]:
+    """Retention of the event topics, so Kafka's disk is bounded. Kafka is also the batch
+    archetype's archive: keep at least the windows you may want to re-run.
+
+    ``TORMENTA_TOPIC_RETENTION_HOURS`` (default 168: 7 days) and
+    ``TORMENTA_TOPIC_RETENTION_MB`` per partition (default 2048; 4 partitions x 2 topics: 16 GiB).
+    """
+    hours = float(os.environ.get("TORMENTA_TOPIC_RETENTION_HOURS", "168"))
+    mb = int(os.environ.get("TORMENTA_TOPIC_RETENTION_MB", "2048"))
+    if hours <= 0 or mb <= 0:
+        raise ValueError("TORMENTA_TOPIC_RETENTION_HOURS and _MB must be > 0")
+    return {"retention.ms": str(int(hours * 3_600_000)), "retention.bytes": str(mb * 1024 * 1024)}
+
+
+def contract_topics(namespace: str = "tormenta") -> list[TopicSpec]:
+    """The event topics of a namespace, with their partitions and retention."""
+    from tormenta.contracts import KINDS, TOPIC_PARTITIONS, topic_for
+
+    return [TopicSpec(topic_for(k, namespace), TOPIC_PARTITIONS, config=retention_config()) for k in KINDS.values()]
+
+
+def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0, apply_config: bool = False
+                  ) -> list[str]:  # fmt: skip
     """Create the topics that do not exist yet; returns the names created.
 
-    Retry: safe; an existing topic is left as it is (its partition count is never changed here).
+    Retry: safe; an existing topic keeps its partition count. ``apply_config``: the specs'
+    config entries are also set on topics that exist (e.g. a retention changed since).
     """
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=timeout).topics)
+    if apply_config:
+        _set_config(admin, [s for s in specs if s.name in existing and s.config], timeout)
     todo = [s for s in specs if s.name not in existing]
     if not todo:
         return []
@@ -43,3 +69,18 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     return created
+
+
+def _set_config(admin, specs: list[TopicSpec], timeout: float) -> None:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    if not specs:
+        return
+    resources = [
+        ConfigResource(ConfigResource.Type.TOPIC, s.name, incremental_configs=[
+            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in s.config.items()])
+        for s in specs
+    ]  # fmt: skip
+    for fut in admin.incremental_alter_configs(resources, request_timeout=timeout).values():
+        fut.result()
+

@@ -162,6 +162,39 @@ def plan(p: dict[str, Any], cores: int | None = None) -> Plan:
     return Plan(interval_s=interval_s, ingestors=specs, capacity=cap.as_dict(), warnings=list(cap.warnings))
 
 
+def trigger_problem(conf: dict[str, Any] | None) -> str | None:
+    """Why a run triggered with ``conf`` would fail at its ``plan`` task; None if it would not.
+
+    The running run checks a queued run with this before it hands over to it: a trigger that
+    cannot run must not take the running pipeline down.
+    """
+    from tormenta.triggers import TriggerError, check_conf
+
+    declared = params()
+    try:
+        check_conf(conf, declared)
+        plan({**{k: v.value for k, v in declared.items()}, **(conf or {})})
+    except (TriggerError, ValueError, KeyError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
+def handover_target(queued: list[dict[str, Any]], warned: set[str], log: logging.Logger = log) -> str | None:
+    """The queued run (REST API ``dag_runs`` items) to hand over to: the oldest one that can run.
+
+    A queued run that cannot run is logged once as a warning; the pipeline keeps running, and
+    that run fails at its ``plan`` task once it gets its turn.
+    """
+    for run in sorted(queued, key=lambda r: r.get("queued_at") or ""):
+        problem = trigger_problem(run.get("conf"))
+        if problem is None:
+            return run["dag_run_id"]
+        if run["dag_run_id"] not in warned:
+            warned.add(run["dag_run_id"])
+            log.warning("NOT handing over to queued run %s, the pipeline keeps running: %s", run["dag_run_id"], problem)
+    return None
+
+
 # --- watching a running pipeline -----------------------------------------------------------------
 def latest_progress(conn, namespace: str) -> dict[str, Any] | None:
     """Newest micro-batch metrics of the namespace's query: our result row + Spark's progress."""
@@ -230,6 +263,8 @@ class Supervision:
     report_every_s: float = 30.0
     ingestors_timeout_s: float = 300.0
     drain_timeout_s: float = 900.0
+    outage_s: float = 900.0  # how long HBase or the Airflow API may be away before supervision gives up
+    stuck_after_s: float = 600.0  # no batch written for this long while Kafka holds unread records: stuck
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     log: logging.Logger = log
@@ -239,57 +274,124 @@ class SupervisionError(RuntimeError):
     pass
 
 
+def patient(s: Supervision, what: str, call: Callable[[], Any]) -> Any:
+    """``call()``, retried with backoff (poll_s doubling to 30 s) for up to ``s.outage_s``.
+
+    The supervisor reads HBase and Airflow's API every few seconds for hours; a region server
+    restart or a busy API server must not end the supervision, or nobody would hand over, stop
+    at ``run_minutes`` or stop in order any more.
+    """
+    delay, started = s.poll_s, s.clock()
+    while True:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - any outage of a dependency; given up on below
+            if s.clock() - started >= s.outage_s:
+                raise SupervisionError(f"{what}: still failing after {s.outage_s:.0f}s ({exc})") from exc
+            s.log.warning("%s failed (%s); retrying in %.0fs", what, exc, delay)
+            s.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+def stuck_reason(view: dict[str, Any], running_s: float, stuck_after_s: float) -> str | None:
+    """Why the pipeline is stuck, from the supervisor's view (``describe``), or None.
+
+    Stuck: Kafka holds records the query has not read, and no batch was written for
+    ``stuck_after_s`` (or none at all since the supervisor started that long ago).
+    """
+    lag = view.get("lag")
+    if not isinstance(lag, int) or lag <= 0:
+        return None
+    quiet = view.get("written_s_ago")
+    if quiet is None:
+        quiet = running_s if not view.get("batches") and "last_batch" not in view else None
+    if quiet is not None and quiet >= stuck_after_s:
+        return f"stuck: no micro-batch written for {quiet:.0f}s while {lag} record(s) wait in Kafka"
+    return None
+
+
 def supervise(s: Supervision) -> dict[str, Any]:
     """Run until a stop is due, then stop in order: ingestors, then a drained streaming job.
 
     Stop causes: a stop request (stop DAG), a newer queued run (handover: e.g. a new interval),
     ``run_minutes`` elapsed, or a part of the run that failed for good.
     """
-    last_report = s.clock()
+    started = last_report = s.clock()
     failure: str | None = None
     while True:
-        reason = s.control.stop_reason(s.run_id)
+        reason = patient(s, "reading the stop request", lambda: s.control.stop_reason(s.run_id))
         if not reason:
-            failed = s.failed_tasks()
+            failed = patient(s, "reading the task states", s.failed_tasks)
             if failed:
                 failure = reason = f"task(s) failed for good: {', '.join(sorted(failed))}"
             elif s.deadline is not None and s.clock() >= s.deadline:
                 reason = "run_minutes elapsed"
-            elif s.handover():
+            elif patient(s, "counting queued runs", s.handover):
                 reason = "handover: a newer run of the micro-batch DAG is queued"
             if reason:
-                s.control.request_stop(s.run_id, reason)
+                patient(s, "requesting the stop", lambda why=reason: s.control.request_stop(s.run_id, why))
         if reason:
             break
         if s.clock() - last_report >= s.report_every_s:
             last_report = s.clock()
             try:
-                s.log.info("pipeline: %s", json.dumps(s.watch()))
+                view = s.watch()
+                s.log.info("pipeline: %s", json.dumps(view))
             except Exception as exc:  # noqa: BLE001 - watching must never stop the pipeline
                 s.log.warning("could not read progress: %s", exc)
+                view = {}
+            why = stuck_reason(view, s.clock() - started, s.stuck_after_s)
+            if why:
+                failure = why
+                patient(s, "requesting the stop", lambda why=why: s.control.request_stop(s.run_id, why))
+                continue  # the loop reads the stop request back and stops in order
         s.sleep(s.poll_s)
 
     s.log.info("stopping (%s): ingestors first", reason)
     t0 = s.clock()
     pending = set(s.ingestors)
     while pending and s.clock() - t0 < s.ingestors_timeout_s:
-        pending -= set(s.control.state(s.run_id)["stopped"])
+        pending -= set(patient(s, "reading the run's state", lambda: s.control.state(s.run_id))["stopped"])
         if pending:
             s.sleep(s.poll_s)
     if pending:
         s.log.warning("ingestors not confirmed stopped after %.0fs: %s", s.ingestors_timeout_s, sorted(pending))
     s.log.info("ingestors stopped; the streaming job drains what is in Kafka, then stops")
-    s.control.request_stream_stop(s.run_id)
+    patient(s, "requesting the stream's stop", lambda: s.control.request_stream_stop(s.run_id))
     t1 = s.clock()
-    while "stream" not in s.control.state(s.run_id)["stopped"]:
+    while "stream" not in patient(s, "reading the run's state", lambda: s.control.state(s.run_id))["stopped"]:
         if s.clock() - t1 > s.drain_timeout_s:
             raise SupervisionError(f"streaming job did not confirm its stop within {s.drain_timeout_s:.0f}s")
-        if "stream" in s.failed_tasks():
+        if "stream" in patient(s, "reading the task states", s.failed_tasks):
             break
         s.sleep(s.poll_s)
-    s.control.finish(s.run_id)
-    state = s.control.state(s.run_id)
+    if failure:  # kept: a retry of this task finds the stop requested, and must not end green
+        patient(s, "recording the failure", lambda: s.control.mark_failed(s.run_id, "supervise", {"reason": failure}))
+    patient(s, "marking the run stopped", lambda: s.control.finish(s.run_id))
+    state = patient(s, "reading the run's state", lambda: s.control.state(s.run_id))
     s.log.info("pipeline stopped: %s", json.dumps(state["stopped"], sort_keys=True))
-    if failure:
-        raise SupervisionError(failure)
+    failed = state.get("failed") or {}
+    if failure or failed:  # this try's failure, or any part's (an earlier try of this task included)
+        parts = "; ".join(f"{name}: {doc.get('reason') or doc}" for name, doc in sorted(failed.items()))
+        raise SupervisionError(failure or f"parts of the run failed: {parts}")
     return {"reason": reason, "stopped": sorted(state["stopped"]), "unconfirmed": sorted(pending)}
+
+
+def stop_stalled(state: dict[str, Any], run_state: str | None, supervise_state: str | None) -> str | None:
+    """Why a requested stop of a run can no longer complete, or None while it still can.
+
+    The stop DAG waits for the run's phase ``stopped``, which only the run's supervisor writes:
+    if the run already ended, or its supervisor failed, waiting longer cannot help.
+    """
+    if state.get("phase") == "stopped":
+        return None
+    so_far = f"stopped so far: {sorted(state.get('stopped') or {}) or 'nothing'}"
+    failed = state.get("failed") or {}
+    if failed:
+        so_far += f"; failed: {sorted(failed)}"
+    if run_state in ("success", "failed"):
+        return f"the run ended ({run_state}) without confirming the stop; {so_far}"
+    if supervise_state in ("failed", "upstream_failed"):
+        return f"the run's supervise task is {supervise_state}, so nobody completes the stop; {so_far}"
+    return None
+

@@ -8,6 +8,10 @@ The event id is ``<device_id>-<seq>``, chosen by the phone, so a phone that retr
 produces the same ids and the pipeline stores them once. The endpoint answers only after Kafka
 acknowledged every position of the request (200), so an acknowledged position is durable; a
 malformed request gets 400 with the reason, a broker failure 503 (the phone retries).
+
+The server has a bounded pool of workers and a socket timeout: a client that connects and sends
+nothing holds a worker for ``request_timeout`` seconds at most, and when every worker and queue
+slot is taken a new connection gets 503 at once instead of a new thread.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from ingestors.producer import EventProducer
@@ -31,6 +36,41 @@ class BadPosition(ValueError):
     pass
 
 
+BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+
+
+class BoundedHTTPServer(HTTPServer):
+    """An HTTP server with ``workers`` threads and at most ``backlog`` more connections waiting."""
+
+    def __init__(self, address, handler, workers: int = 32, backlog: int = 128) -> None:
+        super().__init__(address, handler)
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="geo-http")
+        self.slots = threading.BoundedSemaphore(workers + backlog)
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        self.pool.submit(self._work, request, client_address)
+
+    def _work(self, request, client_address) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001 - one bad connection must not take the server down
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self.slots.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 def to_event(p: Any, source: str) -> dict[str, Any]:
     """A phone's position -> contract event (raises BadPosition with the reason)."""
     if not isinstance(p, dict):
@@ -44,6 +84,8 @@ def to_event(p: Any, source: str) -> dict[str, Any]:
             raise BadPosition(f"wrong_type:{name}")
     if not p["device_id"].strip():
         raise BadPosition("empty_key:device_id")
+    if p["seq"] < 0:  # "<device>-<seq>" is unique per device only for seq >= 0 ("a", -1 vs "a-", 1)
+        raise BadPosition("negative:seq")
     event = envelope(GEO, f"{p['device_id']}-{p['seq']}", p["time"], source)
     event.update(device_id=p["device_id"], trip_id=p["trip_id"], lat=float(p["lat"]), lon=float(p["lon"]),
                  speed_kmh=float(p["speed_kmh"]))  # fmt: skip
@@ -56,7 +98,8 @@ class GeoHttpSource:
     kind = GEO
 
     def __init__(self, producer: EventProducer, host: str = "127.0.0.1", port: int = 8181,
-                 name: str = "geo-http", ack_timeout: float = 30.0) -> None:  # fmt: skip
+                 name: str = "geo-http", ack_timeout: float = 30.0, request_timeout: float = 10.0,
+                 workers: int = 32, backlog: int = 128) -> None:  # fmt: skip
         if not producer.reports_successes:
             raise ValueError("GeoHttpSource answers each POST on delivery: use EventProducer(report_successes=True)")
         self.producer = producer
@@ -69,6 +112,7 @@ class GeoHttpSource:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = request_timeout  # socket timeout: idle or slow clients let go of their worker
 
             def log_message(self, fmt, *args):  # quiet: one line per request is too much
                 pass
@@ -90,7 +134,10 @@ class GeoHttpSource:
             def do_POST(self):  # noqa: N802
                 if self.path != "/v1/positions":
                     return self._reply(404, {"error": "not found"})
-                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    return self._reply(400, {"error": "Content-Length is not a number"})
                 if length <= 0 or length > MAX_BODY:
                     return self._reply(413 if length > MAX_BODY else 400, {"error": "body size"})
                 try:
@@ -99,7 +146,7 @@ class GeoHttpSource:
                     if len(positions) > MAX_POSITIONS:
                         raise BadPosition(f"at most {MAX_POSITIONS} positions per request")
                     events = [to_event(p, source.name) for p in positions]
-                except (ValueError, UnicodeDecodeError) as exc:
+                except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
                     with source._lock:
                         source.rejected += 1
                     reason = str(exc) if isinstance(exc, BadPosition) else "invalid_json"
@@ -109,8 +156,7 @@ class GeoHttpSource:
                     return self._reply(503, {"error": f"not acknowledged by Kafka: {err}"})
                 self._reply(200, {"accepted": len(events)})
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = BoundedHTTPServer((host, port), Handler, workers=workers, backlog=backlog)
         self.port = self.server.server_address[1]
 
     def produce_and_wait(self, events: list[dict[str, Any]]) -> tuple[bool, str | None]:

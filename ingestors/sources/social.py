@@ -95,16 +95,30 @@ class PageFeed:
         """Where this feed is: enough to resume after a restart (see :meth:`seek`)."""
         return {"next_n": dict(self._next_n), "emitted": self.emitted}
 
-    def seek(self, position: dict[str, Any]) -> None:
-        """Resume from :meth:`position` (pages of this shard only; unknown pages are refused)."""
-        next_n = position.get("next_n", {})
-        if set(next_n) != set(self.pages):
-            raise ValueError(f"saved position is for pages {sorted(next_n)}, this feed reads {self.pages}")
-        for page, n in next_n.items():
-            if int(n) % self.shards != self.shard:
-                raise ValueError(f"saved position {page}:{n} does not belong to shard {self.shard}/{self.shards}")
-        self._next_n = {p: int(n) for p, n in next_n.items()}
+    def seek(self, position: dict[str, Any]) -> list[str]:
+        """Resume from :meth:`position`, page by page, and say what did not carry over.
+
+        The Params may have changed since the position was saved (pages moved between
+        ingestors, another shard count): a page of this feed resumes at its first comment of
+        this shard at or after the saved one; a page with no saved position starts at the
+        beginning (its comments are re-sent and stored once); saved pages this feed no longer
+        reads are left to the ingestor that reads them now.
+        """
+        saved = {p: int(n) for p, n in position.get("next_n", {}).items()}
+        notes = []
+        for page in self.pages:
+            if page not in saved:
+                notes.append(f"{page}: no saved position, starts at the beginning")
+                continue
+            n = saved[page]
+            self._next_n[page] = n + (self.shard - n) % self.shards  # first n >= saved of this shard
+            if self._next_n[page] != n:
+                notes.append(f"{page}: saved {n} belongs to another shard, resumes at {self._next_n[page]}")
+        dropped = sorted(set(saved) - set(self.pages))
+        if dropped:
+            notes.append(f"no longer read by this feed: {', '.join(dropped)}")
         self.emitted = int(position.get("emitted", 0))
+        return notes
 
     def close(self) -> None:
         pass

@@ -56,6 +56,13 @@ def ti(admin, dag_id, run_id, task_id, map_index=-1) -> dict:
     return next(t for t in tis(admin, dag_id, run_id) if t["task_id"] == task_id and t["map_index"] == map_index)
 
 
+def every_command_line() -> list[str]:
+    out = []
+    for proc in psutil.process_iter(["cmdline"]):
+        out.append(" ".join(proc.info["cmdline"] or []))
+    return out
+
+
 def processes_of(ns: str) -> list[psutil.Process]:
     """Every process (ingestor, phones, spark-submit, Python driver) working for namespace ``ns``."""
     out = []
@@ -156,6 +163,7 @@ def story(admin, stack, token_lifetime, request):
     wait_until("first events in HBase", lambda: hbase.count(table) > 0, timeout=360)
     rec["first_rows_after_s"] = time.monotonic() - t0
     rec["run1_state_with_rows"] = admin.dag_run(MB, run1)["state"]
+    rec["cmdlines"] = every_command_line()  # the machine's process list while the pipeline runs
 
     # 2. kill -9 the hot page's second ingestor and the Spark driver (whole process group)
     victim = wait_until("hot-page ingestor process", lambda: next(
@@ -183,6 +191,19 @@ def story(admin, stack, token_lifetime, request):
     wait_until("ingestors finished", lambda: all(
         t["state"] == "success" for t in tis(admin, MB, run1) if t["task_id"] == "ingest"), timeout=600)  # fmt: skip
     wait_until("run 1 events stored", lambda: hbase.count(table) >= INGESTORS * EVENTS_RUN1, timeout=300)
+    # a trigger that cannot run (a misspelled key) must not take the running pipeline down
+    bad = admin.trigger(MB, conf={**conf, "intervall": "PT1S"})["dag_run_id"]
+    rec["bad_run"] = bad
+
+    def supervise_log() -> str:
+        t = ti(admin, MB, run1, "supervise")
+        return admin.task_log(MB, run1, "supervise", t["try_number"])
+
+    wait_until("the supervisor refused to hand over to the bad run",
+               lambda: f"NOT handing over to queued run {bad}" in supervise_log(), timeout=180)  # fmt: skip
+    rec["run1_state_with_bad_queued"] = admin.dag_run(MB, run1)["state"]
+    rec["bad_state_while_run1_runs"] = admin.dag_run(MB, bad)["state"]
+
     # keep the run alive for several token lifetimes before stopping it
     long_enough = t0 + 2.5 * token_lifetime + 30
     time.sleep(max(0.0, long_enough - time.monotonic()))
@@ -196,6 +217,7 @@ def story(admin, stack, token_lifetime, request):
     t_handover = time.monotonic()
     rec["run1_final"] = admin.wait_for_run(MB, run1, timeout=600)["state"]
     rec["handover_s"] = round(time.monotonic() - t_handover, 1)
+    rec["bad_final"] = admin.wait_for_run(MB, bad, timeout=300)["state"]  # its turn came before run 2's
     rec["run1_tis"] = tis(admin, MB, run1)
     from tormenta.control import ControlPlane
 

@@ -40,6 +40,7 @@ def test_param_schema_rejects_out_of_range(admin):
     assert "minimum" in err.value.body
 
 
+@pytest.mark.contract(12)
 def test_anonymous_requests_are_refused(stack):
     for path in ("/api/v2/dags", "/api/v2/connections", "/api/v2/dags/tormenta_smoke/dagRuns"):
         req = urllib.request.Request(stack.airflow_url + path)
@@ -48,6 +49,7 @@ def test_anonymous_requests_are_refused(stack):
         assert err.value.code == 401, path
 
 
+@pytest.mark.contract(12)
 def test_wrong_password_gets_no_token(stack):
     client = AirflowClient(stack.airflow_url, "admin", "not-the-password")
     with pytest.raises(AirflowApiError) as err:
@@ -55,6 +57,7 @@ def test_wrong_password_gets_no_token(stack):
     assert err.value.status in (401, 403)
 
 
+@pytest.mark.contract(12)
 def test_viewer_can_read_but_not_trigger_or_read_connections(stack):
     viewer = local_client("viewer")
     assert viewer.dag("tormenta_smoke")["dag_id"] == "tormenta_smoke"
@@ -64,3 +67,25 @@ def test_viewer_can_read_but_not_trigger_or_read_connections(stack):
     with pytest.raises(AirflowApiError) as err:
         viewer.request("GET", "/api/v2/connections/hbase_default")
     assert err.value.status == 403
+
+
+@pytest.mark.parametrize("dag_id,conf,first_task,hint", [
+    ("tormenta_microbatch_stop", {"reason": "test", "namespaec": "tormenta"}, "request_stop", "'namespace'"),
+    ("tormenta_batch", {"parts": 2, "window_strat": "2026-01-01T00:00Z"}, "window", "'window_start'"),
+    ("tormenta_microbatch", {"intervall": "PT2S"}, "plan", "'interval'"),
+])  # fmt: skip
+def test_unknown_conf_keys_fail_the_run_at_its_first_task_without_retries(admin, dag_id, conf, first_task, hint):
+    """A misspelled key must not run with the defaults: the run fails at once and says why."""
+    if dag_id == "tormenta_microbatch":  # a queued run would make a running pipeline hand over
+        assert not admin.dag_runs(dag_id, ["queued", "running"]), "this test needs no running micro-batch pipeline"
+    admin.wait_for_dag(dag_id)
+    admin.set_paused(dag_id, False)
+    run = admin.trigger(dag_id, conf=conf)
+    final = admin.wait_for_run(dag_id, run["dag_run_id"], timeout=900)  # behind a scheduled batch run, maybe
+    tis = {ti["task_id"]: ti for ti in admin.task_instances(dag_id, run["dag_run_id"])}
+    assert final["state"] == "failed"
+    assert tis[first_task]["state"] == "failed" and tis[first_task]["try_number"] == 1
+    assert all(ti["state"] in ("upstream_failed", None, "skipped") for t, ti in tis.items() if t != first_task), tis
+    text = admin.task_log(dag_id, run["dag_run_id"], first_task, 1)
+    key = next(k for k in conf if k.endswith(("aec", "strat", "ll")))
+    assert f"unknown conf key(s) {key!r} (did you mean {hint}?)" in text, text[-2000:]

@@ -62,6 +62,7 @@ def test_compare_endpoint_gives_the_numbers_of_both_runs(stack, admin, runs):
                                             "batch": INGESTORS * EVENTS_PER_INGESTOR}  # fmt: skip
 
 
+@pytest.mark.contract(12)
 def test_anonymous_requests_to_the_page_and_its_endpoints_are_refused(stack, admin, runs):
     for path in ("/tormenta/compare", "/tormenta/api/compare", "/tormenta/api/runs"):
         status, _ = get(stack, admin, path, token=None)

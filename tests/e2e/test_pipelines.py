@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
 import pytest
@@ -62,6 +63,13 @@ def test_new_interval_hands_over_and_continues_on_the_same_checkpoint(story):
     assert first is not None and last is not None and last > first
 
 
+def test_a_queued_run_that_cannot_run_does_not_take_the_pipeline_down(story):
+    assert story["run1_state_with_bad_queued"] == "running"
+    assert story["bad_state_while_run1_runs"] == "queued"
+    assert story["bad_final"] == "failed"  # at its plan task, when its turn came
+    assert story["control_run1"]["stop"].startswith("handover")  # to run 2, triggered after it
+
+
 def test_stop_dag_stops_everything_in_order_and_leaves_no_process(story):
     assert story["stop_final"] == "success"
     assert story["run2_final"] == "success"
@@ -110,6 +118,7 @@ def test_rerunning_a_window_leaves_hbase_identical(story, batch_window, admin, s
 
 HOSTILE_MICROBATCH = [
     {"interval": "1; rm -rf /"}, {"interval": "$(reboot)"}, {"interval": "PT1S`id`"}, {"interval": "0"},
+    {"interval": "PT2H"}, {"interval": "PT0.01S"}, {"interval": "1000000000"}, {"interval": "3601"},
     {"namespace": "../etc"}, {"namespace": "a b"}, {"namespace": "x;ls"}, {"namespace": "A" * 50},
     {"rate_per_page": -1}, {"rate_per_page": 1e12}, {"max_records_per_batch": 0},
     {"hot_pages": ["../../x"]}, {"pages": ["pol-03 --rate 1e9"]}, {"storm_page": "pol-99"},
@@ -122,8 +131,42 @@ HOSTILE_BATCH = [
 ]  # fmt: skip
 
 
+@pytest.mark.contract(11)
 @pytest.mark.parametrize("dag_id,conf", [(MB, c) for c in HOSTILE_MICROBATCH] + [(BATCH, c) for c in HOSTILE_BATCH])
 def test_hostile_params_are_rejected_by_the_schema(admin, dag_id, conf):
     with pytest.raises(AirflowApiError) as err:
         admin.trigger(dag_id, conf=conf)
     assert err.value.status == 400, err.value.body
+
+
+def _secrets(stack) -> dict[str, str]:
+    """Every secret of the stack: the Airflow keys and both users' passwords (the viewer's is also
+    the `airflow_api` connection's, which the supervisor uses)."""
+    from tormenta.stack.airflow_setup import passwords_file
+
+    out = {f.name: f.read_text().strip() for f in stack.secrets_dir.iterdir() if f.suffix in (".key", ".secret")}
+    out |= {f"password of {u}": pw for u, pw in json.loads(passwords_file(stack).read_text()).items()}
+    assert len(out) >= 5 and all(len(v) >= 20 for v in out.values()), sorted(out)
+    return out
+
+
+@pytest.mark.contract(13)
+def test_secrets_appear_in_no_task_log_rendered_field_xcom_or_process_list(story, admin, stack):
+    secrets = _secrets(stack)
+    seen: list[tuple[str, str]] = []  # (where, text)
+    seen += [("process list", line) for line in story["cmdlines"]]
+    for run in (story["run1"], story["run2"]):
+        for t in admin.task_instances(MB, run):
+            where = f"{run}/{t['task_id']}[{t['map_index']}]"
+            seen.append((f"{where} rendered fields", json.dumps(t.get("rendered_fields"))))
+            for try_number in range(1, (t["try_number"] or 0) + 1):
+                seen.append((f"{where} log try {try_number}",
+                             admin.task_log(MB, run, t["task_id"], try_number, t["map_index"])))  # fmt: skip
+        entries = admin.request("GET", f"/api/v2/dags/{MB}/dagRuns/{run}/taskInstances/~/xcomEntries?limit=1000")
+        for x in entries["xcom_entries"]:
+            value = admin.request("GET", f"/api/v2/dags/{MB}/dagRuns/{run}/taskInstances/{x['task_id']}/xcomEntries/"
+                                         f"{x['key']}?map_index={x['map_index']}&stringify=true")  # fmt: skip
+            seen.append((f"{run}/{x['task_id']} xcom {x['key']}", json.dumps(value)))
+    assert len(seen) > 20 and any("log try" in w for w, _ in seen)
+    leaks = [(where, name) for where, text in seen for name, secret in secrets.items() if secret in text]
+    assert not leaks, leaks

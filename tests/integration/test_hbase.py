@@ -42,3 +42,26 @@ def test_batched_rewrite_is_byte_identical(hbase, unique):
         assert versions == [(b"1", 1_700_000_000_001)]  # one version: the rewrite did not add one
     finally:
         hbase.delete_table(name, disable=True)
+
+
+def test_operational_tables_expire_by_cell_time(hbase, unique):
+    """Dead letters, batch metrics and resource usage have a TTL: disk stays bounded."""
+    import time
+
+    from tormenta.contracts import DEAD_LETTER_TTL_S, OPS_TTL_S, TABLES, table_name
+
+    ns = f"t{unique}"
+    try:
+        for logical, ttl in (("dead_letters", DEAD_LETTER_TTL_S), ("batch_metrics", OPS_TTL_S),
+                             ("run_resources", OPS_TTL_S)):  # fmt: skip
+            ensure_table(hbase, table_name(logical, ns), TABLES[logical])
+            assert hbase.table(table_name(logical, ns)).families()[b"d"]["time_to_live"] == ttl
+        table = hbase.table(table_name("dead_letters", ns))
+        now_ms = int(time.time() * 1000)
+        table.put(b"old", {b"d:reason": b"x"}, timestamp=now_ms - (DEAD_LETTER_TTL_S + 86400) * 1000)
+        table.put(b"new", {b"d:reason": b"x"}, timestamp=now_ms - (DEAD_LETTER_TTL_S - 86400) * 1000)
+        assert [k for k, _ in table.scan()] == [b"new"]
+    finally:
+        for logical in ("dead_letters", "batch_metrics", "run_resources"):
+            if table_name(logical, ns).encode() in hbase.tables():
+                hbase.delete_table(table_name(logical, ns), disable=True)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ def consume_all(bootstrap, topic, expect, timeout=30):
     return out
 
 
+@pytest.mark.contract(3)
 def test_oversize_record_is_a_reported_failure(stack, unique):
     topic = f"test.big.{unique}"
     ensure_topics(stack.kafka_bootstrap, [TopicSpec(topic, 1, config={"max.message.bytes": "2000"})])
@@ -97,3 +99,181 @@ def test_runner_stops_gracefully_and_reports(stack, unique):
            if m.key() == f"page-{unique}".encode()]  # fmt: skip
     ids = [json.loads(m.value())["event_id"] for m in got]
     assert len(ids) == len(set(ids)) == report["acked"]  # every acknowledged event, exactly once
+
+
+def _rejecting_topic(stack, unique) -> str:
+    topic = f"test.reject.{unique}"
+    ensure_topics(stack.kafka_bootstrap, [TopicSpec(topic, 1, config={"max.message.bytes": "200"})])
+    return topic  # every comment (~400 bytes) is refused by the broker
+
+
+@pytest.mark.contract(3)
+def test_runner_stops_at_the_first_rejection_and_exits_nonzero(stack, unique, tmp_path):
+    topic, state = _rejecting_topic(stack, unique), tmp_path / "feed.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingestors.runner", "social", "--bootstrap", stack.kafka_bootstrap,
+         "--pages", f"page-{unique}", "--rate", "500", "--topic", topic, "--state-file", str(state)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=120)  # no SIGTERM: it must stop by itself
+    assert proc.returncode == 1, err[-2000:]
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["ok"] is False and report["failed"] >= 1 and report["acked"] == 0, report
+    assert "stopping instead of producing on" in err
+    assert not state.exists() or json.loads(state.read_text())["next_n"] == {f"page-{unique}": 0}
+
+
+@pytest.mark.contract(3)
+def test_runner_with_arguments_that_cannot_work_exits_78(stack, unique, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingestors.runner", "replay", "--bootstrap", stack.kafka_bootstrap,
+         "--file", str(tmp_path / "missing.jsonl"), "--kind", "social.comment"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 78, proc.stderr[-2000:]
+    assert "CONFIG ERROR" in proc.stderr and json.loads(proc.stdout.strip().splitlines()[-1])["ok"] is False
+
+
+@pytest.fixture
+def control(stack, hbase, unique, monkeypatch):
+    """A control plane in a throw-away namespace, and the Airflow connections a task would get."""
+    from tormenta.contracts import TABLES, table_name
+    from tormenta.control import ControlPlane
+    from tormenta.hbase import HBaseEndpoint, ensure_table
+
+    ns = f"t{unique}"
+    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_DEFAULT",
+                       json.dumps({"conn_type": "kafka", "extra": {"bootstrap.servers": stack.kafka_bootstrap}}))
+    monkeypatch.setenv("AIRFLOW_CONN_HBASE_DEFAULT",
+                       json.dumps({"conn_type": "generic", "host": stack.bind_host, "port": stack.thrift_port}))
+    ensure_table(hbase, table_name("control", ns), TABLES["control"])
+    yield ControlPlane(HBaseEndpoint(stack.bind_host, stack.thrift_port), ns)
+    hbase.delete_table(table_name("control", ns), disable=True)
+
+
+@pytest.mark.contract(3)
+def test_ingestor_task_failure_is_never_turned_into_success_by_a_retry(stack, unique, control):
+    """Kafka refuses the records: the task fails (retry); a retry that finds the run stopping
+    fails for good instead of reporting success, and the failure stays in the control plane
+    until a try ends cleanly."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from tormenta.providers.ingestor import IngestorError, IngestorOperator
+
+    def task(topic, *extra):
+        spec = {"name": f"social-{unique}", "module": "ingestors.runner", "pulls": True,
+                "argv": ["social", "--pages", f"page-{unique}", "--rate", "500", "--topic", topic, *extra]}  # fmt: skip
+        return IngestorOperator(task_id="ingest", spec=spec, namespace=control.namespace)
+
+    run_id, name = f"manual__{unique}", f"social-{unique}"
+    context = {"run_id": run_id, "dag": SimpleNamespace(dag_id="t"), "ti": SimpleNamespace(try_number=1)}
+    control.begin(run_id)
+    with pytest.raises(IngestorError, match="died with exit code 1"):
+        task(_rejecting_topic(stack, unique)).execute(context)
+    assert control.state(run_id)["failed"][name]["rc"] == 1
+
+    control.request_stop(run_id, "stop DAG")  # the retry comes after the stop request
+    with pytest.raises(AirflowFailException, match="failed on a previous try"):
+        task("unused").execute(context)
+    state = control.state(run_id)
+    assert name in state["stopped"] and state["failed"][name]["rc"] == 1  # the stop goes on; the failure stays
+
+    good = f"test.good.{unique}"
+    ensure_topics(stack.kafka_bootstrap, [TopicSpec(good, 1)])
+    run2 = f"manual__{unique}_2"
+    control.begin(run2)
+    control.mark_failed(run2, name, {"rc": 1})
+    out = task(good, "--max-events", "50").execute({**context, "run_id": run2})  # a clean end clears it
+    assert out["rc"] == 0 and name not in control.state(run2)["failed"]
+
+
+def _raw_http(port: int, request: bytes, timeout: float = 10) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+            if b"\r\n\r\n" in out and len(out.split(b"\r\n\r\n", 1)[1]) >= int(
+                    (re.search(rb"Content-Length: (\d+)", out) or [0, b"0"])[1]):  # fmt: skip
+                break
+        return out
+
+
+def test_geo_endpoint_answers_malformed_requests_with_4xx_and_bounds_its_workers(stack, unique):
+    import socket
+
+    producer = EventProducer(stack.kafka_bootstrap, "geo-test", report_successes=True)
+    src = GeoHttpSource(producer, port=0, name=f"geo-{unique}", request_timeout=6, workers=2, backlog=2)
+    threading.Thread(target=src.serve_forever, daemon=True).start()
+    try:
+        post = b"POST /v1/positions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        assert b" 400 " in _raw_http(src.port, post + b"Content-Length: abc\r\n\r\n")
+        deep = b"[" * 100_000 + b"]" * 100_000
+        reply = _raw_http(src.port, post + b"Content-Length: %d\r\n\r\n" % len(deep) + deep)
+        assert b" 400 " in reply and b"invalid_json" in reply
+        neg = json.dumps({"device_id": "a", "trip_id": "t", "seq": -1, "lat": 1, "lon": 1, "speed_kmh": 1,
+                          "time": 1}).encode()  # fmt: skip
+        reply = _raw_http(src.port, post + b"Content-Length: %d\r\n\r\n" % len(neg) + neg)
+        assert b" 400 " in reply and b"negative:seq" in reply
+        # 4 idle connections take the 2 workers and the 2 queue slots: the next one is refused at once
+        idle = [socket.create_connection(("127.0.0.1", src.port)) for _ in range(4)]
+        time.sleep(0.3)
+        assert _raw_http(src.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503")
+        time.sleep(13)  # the socket timeout lets the idle clients go (two rounds of two workers)
+        reply = _raw_http(src.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        for s in idle:
+            s.close()
+    finally:
+        src.close()
+
+
+@pytest.mark.contract(2)
+def test_acknowledged_events_survive_a_producer_kill_and_a_broker_kill(stack, unique, tmp_path):
+    """kill -9 of an ingestor, then of the broker under load: every event Kafka acknowledged is
+    in the topic, and the only repeats are the source's own re-sends after a restart (never a
+    record written twice by the producer's retries: enable.idempotence)."""
+    from tormenta import stack as stack_mod
+
+    topic, state = f"test.chaos.{unique}", tmp_path / "feed.json"
+    pages = [f"page-{unique}-a", f"page-{unique}-b"]
+    ensure_topics(stack.kafka_bootstrap, [TopicSpec(topic, 4)])
+    cmd = [sys.executable, "-m", "ingestors.runner", "social", "--bootstrap", stack.kafka_bootstrap,
+           "--pages", ",".join(pages), "--rate", "400", "--topic", topic, "--state-file", str(state)]  # fmt: skip
+
+    def start():
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first = start()
+    time.sleep(5)
+    first.kill()  # the producer dies with records in flight
+    first.wait()
+    second = start()  # resumes from the last position Kafka acknowledged in full
+    time.sleep(4)
+    os.kill(stack_mod.manager().running("kafka").pid, signal.SIGKILL)  # the broker dies under load
+    time.sleep(2)
+    stack_mod.up()  # and comes back (the stack manager restarts what is not running)
+    time.sleep(5)
+    second.send_signal(signal.SIGTERM)
+    out, err = second.communicate(timeout=120)
+    while second.returncode != 0:  # Kafka was away longer than message.timeout.ms: resume again
+        assert "stopping instead of producing on" in err, err[-3000:]
+        second = start()
+        time.sleep(20)  # past where the failed one got, so the final position covers all it sent
+        second.send_signal(signal.SIGTERM)
+        out, err = second.communicate(timeout=120)
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["ok"] and report["acked"] > 0, report
+
+    position = json.loads(state.read_text())["next_n"]  # everything before it was acknowledged
+    expected = {f"{page}-c{n:012d}" for page in pages for n in range(position[page])}
+    assert len(expected) > 2000
+    got = consume_all(stack.kafka_bootstrap, topic, len(expected), timeout=90)
+    ids = [json.loads(m.value())["event_id"] for m in got]
+    assert set(ids) == expected  # nothing acknowledged is missing, nothing unknown appeared
+    values = [m.value() for m in got]
+    assert len(values) == len(set(values)), "a record was written twice by the producer's retries"

@@ -48,6 +48,7 @@ def test_keyed_batch_nothing_lost_order_per_key(stack, unique):
     assert dict(got) == dict(sent)  # same events per key, in the order they were produced
 
 
+@pytest.mark.contract(3)
 def test_unknown_topic_is_reported_not_swallowed(stack, unique):
     """Topics are not auto-created: producing to a typo fails delivery instead of creating it."""
     from confluent_kafka import Producer
@@ -58,3 +59,23 @@ def test_unknown_topic_is_reported_not_swallowed(stack, unique):
     producer.produce(f"no.such.topic.{unique}", value=b"x", on_delivery=lambda err, _m: errors.append(err))
     producer.flush(15)
     assert len(errors) == 1 and errors[0] is not None
+
+
+def test_contract_topics_have_bounded_retention_also_when_they_existed_before(stack, unique, monkeypatch):
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    from tormenta.kafka import contract_topics
+
+    ns = f"t{unique}"
+    specs = contract_topics(ns)
+    ensure_topics(stack.kafka_bootstrap, [TopicSpec(specs[0].name, 1)])  # an old topic, no retention set
+    monkeypatch.setenv("TORMENTA_TOPIC_RETENTION_MB", "64")
+    created = ensure_topics(stack.kafka_bootstrap, contract_topics(ns), apply_config=True)
+    assert created == [specs[1].name]
+    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
+    for spec in specs:
+        res = ConfigResource(ConfigResource.Type.TOPIC, spec.name)
+        configs = next(iter(admin.describe_configs([res]).values())).result(30)
+        assert configs["retention.bytes"].value == str(64 * 1024 * 1024), spec.name
+        assert configs["retention.ms"].value == str(168 * 3_600_000), spec.name
+    admin.delete_topics([s.name for s in specs])

@@ -334,3 +334,95 @@ def test_every_bad_input_class_through_a_running_query(env, unique):
     assert event_row_key(twin["event_id"]) in comments
     got = stored_minutes(env)
     assert sum(v[0] for v in got.values()) == len(before) + len(after) + 1  # the twin counted once
+
+
+@pytest.mark.contract(4)
+def test_offsets_aged_out_while_the_job_was_down_fail_the_task_loudly_and_for_good(env, monkeypatch):
+    """Retention deletes records the checkpoint has not read yet: the query must not skip them
+    silently (failOnDataLoss stays true), and the Airflow task must fail at once with the reason
+    instead of retrying the same failure for an hour and a half."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    from tormenta.providers.spark import SparkJobOperator
+    from tormenta.stack.airflow_setup import connections
+
+    env.send_social(social_events(120))
+    env.run()  # the checkpoint now points at the end of what was there
+    env.send_social(social_events(80, pages=("pol-05",), seed=11))  # arrives while the job is down ...
+    probe = Consumer({"bootstrap.servers": env.stack.kafka_bootstrap, "group.id": "probe"})
+    ends = [TopicPartition(env.social_topic, p, probe.get_watermark_offsets(TopicPartition(env.social_topic, p))[1])
+            for p in range(4)]  # fmt: skip
+    probe.close()
+    admin = AdminClient({"bootstrap.servers": env.stack.kafka_bootstrap})
+    for future in admin.delete_records(ends).values():  # ... and is aged out before it comes back
+        future.result(30)
+
+    spark_conn = {k: v for k, v in connections(env.stack)["spark_default"].items() if k != "description"}
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps(spark_conn))
+    monkeypatch.setenv("PATH", python_env()["PATH"])
+    op = SparkJobOperator(task_id="stream", job="streaming", application_args=[*env.args(), "--until-idle"])
+    with pytest.raises(AirflowFailException) as err:
+        op.execute({})
+    assert "gone from Kafka" in str(err.value) and "not retried" in str(err.value), str(err.value)
+    assert len(list(env.table("social_comments").scan())) == 120  # the lost records were not invented
+
+
+def submit(env, script=None, extra=()) -> subprocess.CompletedProcess:
+    """spark-submit the streaming job until idle; ``.output``: what it printed (spark-submit
+    passes the Python driver's stdout and stderr on as its own stdout)."""
+    cmd = spark_submit_command("streaming", [*env.args(extra=extra), "--until-idle"])
+    if script:
+        cmd[next(i for i, a in enumerate(cmd) if a.endswith("streaming.py"))] = str(script)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=python_env())
+    res.output = res.stdout + res.stderr
+    return res
+
+
+@pytest.mark.contract(5)
+def test_changed_rules_refuse_the_old_checkpoint_with_a_clear_error(env):
+    from pathlib import Path
+
+    changed = Path(__file__).parent / "jobs" / "streaming_changed_rules.py"
+    env.send_social(social_events(60))
+    env.run()
+    res = submit(env, changed)
+    assert res.returncode == 78, res.output[-3000:]
+    assert "FATAL: the query changed since its checkpoint" in res.output and "(processing differ)" in res.output
+    env.run()  # the code that wrote the checkpoint still runs on it
+    res = submit(env, changed, extra=("--query-version", "2"))  # a new version: its own checkpoint
+    assert res.returncode == 0, res.output[-3000:]
+
+
+@pytest.mark.contract(6)
+def test_a_second_driver_on_a_running_checkpoint_fails_at_once(env):
+    lock = env.checkpoints / "q" / "v1" / "tormenta.lock"
+    first = env.start()
+    try:
+        deadline = time.monotonic() + 300
+        while not (lock.exists() and lock.read_text()) and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(1)
+        assert first.poll() is None and json.loads(lock.read_text())["query"] == "q"
+        res = submit(env)
+        assert res.returncode == 78, res.output[-3000:]
+        assert "is in use by another running query" in res.output
+        other = submit(env, extra=("--query-name", "q2"))  # another query, its own checkpoint, same tables
+        assert other.returncode == 78, other.output[-3000:]
+        assert f"FATAL: namespace {env.ns} is in use by another running query" in other.output
+        assert first.poll() is None, "the running query must not be disturbed"
+    finally:
+        os.killpg(first.pid, signal.SIGTERM)
+        first.wait(120)
+    assert submit(env).returncode == 0  # the lock went with the driver
+
+
+def test_a_stream_refuses_a_namespace_that_holds_batch_results(env):
+    from tormenta.control import ControlPlane
+    from tormenta.hbase import HBaseEndpoint
+
+    control = ControlPlane(HBaseEndpoint(env.stack.bind_host, env.stack.thrift_port), env.ns)
+    assert control.claim_role("batch") == "batch"  # as the batch job marks its results namespace
+    res = submit(env)
+    assert res.returncode == 78, res.output[-3000:]
+    assert f"FATAL: namespace '{env.ns}' holds batch results; the stream path cannot write there" in res.output

@@ -78,10 +78,27 @@ def test_feed_position_resumes_exactly(tmp_path):
     b.seek(json.loads(json.dumps(a.position())))
     assert [e["event_id"] for e in b.poll(30)] == rest
     assert not set(first) & set(rest)
-    with pytest.raises(ValueError, match="shard"):
-        PageFeed(["pol-01", "pol-02"], shard=0, shards=2).seek(a.position())
-    with pytest.raises(ValueError, match="pages"):
-        PageFeed(["pol-01"], shard=1, shards=2).seek(a.position())
+
+
+def test_feed_position_of_other_params_resumes_without_holes():
+    """Pages moved between ingestors and a new shard count: each page resumes where it was (on
+    its shard), a new page starts at 0, and no comment after the saved position is skipped."""
+    from ingestors.sources.social import PageFeed
+
+    def ns(events):
+        return {(e["page_id"], int(e["event_id"].rsplit("-c", 1)[1])) for e in events}
+
+    old = PageFeed(["pol-01", "pol-02"], shard=0, shards=1)
+    sent = ns(old.poll(41))
+    feeds = [PageFeed(["pol-01", "pol-02", "pol-03"], shard=s, shards=2) for s in (0, 1)]
+    notes = [f.seek(json.loads(json.dumps(old.position()))) for f in feeds]
+    assert any("pol-03: no saved position" in n for n in notes[0])
+    for f in feeds:
+        sent |= ns(f.poll(300))
+    for page in ("pol-01", "pol-02", "pol-03"):
+        got = sorted(n for p, n in sent if p == page)
+        assert got == list(range(len(got))) and len(got) > 60, page  # contiguous from 0: no hole
+    assert PageFeed(["pol-01"]).seek(old.position()) == ["no longer read by this feed: pol-02"]
 
 
 class FakeProducer:

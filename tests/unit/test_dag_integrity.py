@@ -30,6 +30,7 @@ def test_every_file_defines_one_dag(dagbag):
     assert all(len(ids) == 1 for ids in by_file.values()), by_file
 
 
+@pytest.mark.contract(6)
 def test_dags_are_documented_and_single_run(dagbag):
     for dag in dagbag.dags.values():
         assert dag.doc_md, f"{dag.dag_id} has no doc_md"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 
@@ -30,6 +31,55 @@ def test_interval_rejects(text):
 def test_param_pattern_rejects_shell_syntax():
     for text in ["1; rm -rf /", "$(reboot)", "PT1S`id`", "PT1S\nPT2S", "2 && ls", "../../x", "0", "0.0", "PT0S",
                  "P", "PT", "0 ms", "0s"]:
+        assert not re.fullmatch(PARAM_PATTERN, text), text
+
+
+@pytest.mark.parametrize("text", ["PT2H", "PT0.01S", "1000000000", "0.09", "3600.001", "PT60M1S", "99 ms",
+                                  "61 minutes", "PT0.05S", "0.01 s", "3600001 ms"])
+def test_param_pattern_refuses_intervals_out_of_range(text):
+    """The form says 0.1 s to 1 h: a trigger outside it is refused before a run exists."""
+    assert not re.fullmatch(PARAM_PATTERN, text), text
+
+
+def _numbers():
+    """Every number of 0-3 decimals from 0 to 4000 on a coarse grid, plus both edges finely."""
+    values = {f"{i / 1000:.{d}f}" for i in range(0, 4_000_000, 997) for d in (0, 1, 2, 3)}
+    values |= {f"{i / 1000:.3f}" for i in range(0, 300)} | {f"{i / 1000:.3f}" for i in range(3_599_000, 3_601_000)}
+    values |= {f"{i / 10:.1f}" for i in range(0, 40_000)} | {str(i) for i in range(0, 4001)}
+    return sorted(values, key=float)
+
+
+@pytest.mark.parametrize("unit,scale", [("", 1), (" s", 1), ("s", 1), (" seconds", 1), (" ms", 0.001),
+                                        ("ms", 0.001), (" minutes", 60), ("m", 60)])  # fmt: skip
+def test_param_pattern_accepts_exactly_the_range_for_plain_numbers(unit, scale):
+    accepted = 0
+    for number in _numbers():
+        for value in ({number, format((Decimal(number) * 1000).normalize(), "f")} if scale < 1 else {number}):
+            text = value + unit
+            seconds = float(value) * scale
+            matched = bool(re.fullmatch(PARAM_PATTERN, text))
+            if matched:
+                accepted += 1
+                assert parse_interval(text) == pytest.approx(seconds), text
+            if unit in ("", " s", "s", " seconds", " ms", "ms"):  # whole range expressible: exactly the range
+                assert matched == (0.1 - 1e-9 <= seconds <= 3600 + 1e-9), text
+    assert accepted > 500
+
+
+def test_everything_the_iso_pattern_accepts_parses_in_range():
+    accepted = 0
+    for h in ("", "0H", "1H", "2H"):
+        for m in ("", "0M", "1M", "1.5M", "30M", "59M", "59.999M", "60M", "61M"):
+            for s in ("", "0S", "0.05S", "0.1S", "1S", "59S", "59.999S", "60S", "3600S", "3601S"):
+                for d in ("", "0D", "1D"):
+                    text = f"P{d}T{h}{m}{s}"
+                    if re.fullmatch(PARAM_PATTERN, text):
+                        accepted += 1
+                        assert 0.1 <= parse_interval(text) <= 3600, text
+    assert accepted >= 20
+    for text in ("PT1H", "PT60M", "PT59M59.999S", "PT3600S", "P0DT0H0M0.1S", "PT1.5M"):
+        assert re.fullmatch(PARAM_PATTERN, text), text
+    for text in ("PT1H1S", "PT2H", "P1DT0S", "PT61M", "PT0.05S", "PT60M1S"):
         assert not re.fullmatch(PARAM_PATTERN, text), text
 
 
@@ -134,6 +184,7 @@ class FakeControl:
         self.stop = None
         self.stream_stop = False
         self.stopped: dict[str, dict] = {}
+        self.failed: dict[str, dict] = {}
         self.log: list[str] = []
         self.phase = "running"
 
@@ -150,7 +201,10 @@ class FakeControl:
         self.stream_stop = True
 
     def state(self, run_id):
-        return {"stopped": dict(self.stopped), "phase": self.phase, "stop": self.stop}
+        return {"stopped": dict(self.stopped), "phase": self.phase, "stop": self.stop, "failed": dict(self.failed)}
+
+    def mark_failed(self, run_id, component, report):
+        self.failed[component] = report
 
     def finish(self, run_id):
         self.log.append("finish")
@@ -247,6 +301,49 @@ def test_supervisor_gives_up_on_a_stream_that_never_confirms():
         microbatch.supervise(sup)
 
 
+class Outage:
+    """Wraps a fake so every call raises while ``down()`` is true, as HBase does when it restarts."""
+
+    def __init__(self, inner, down):
+        self.inner, self.down, self.refused = inner, down, 0
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+
+        def call(*a, **kw):
+            if self.down():
+                self.refused += 1
+                raise ConnectionError("Connection refused: hbase-thrift")
+            return attr(*a, **kw)
+
+        return call
+
+
+def test_supervisor_rides_out_an_outage_and_still_hands_over_and_stops_in_order():
+    control, clock = FakeControl(), Clock()
+    flaky = Outage(control, lambda: 5 < clock.t < 305)  # HBase away for 5 minutes
+
+    def sleep(s):
+        clock.sleep(s)
+        if control.stop:
+            control.stopped.update(a={}, b={}, stream={})
+
+    sup = supervision(flaky, clock, handover=lambda: clock.t > 100)
+    sup.sleep = sleep
+    out = microbatch.supervise(sup)
+    assert out["reason"].startswith("handover") and control.log == ["stop", "stream_stop", "finish"]
+    assert flaky.refused > 5 and clock.t > 305
+
+
+def test_supervisor_gives_up_after_outage_s_with_the_reason():
+    control, clock = FakeControl(), Clock()
+    flaky = Outage(control, lambda: clock.t > 5)
+    sup = supervision(flaky, clock, outage_s=600)
+    with pytest.raises(microbatch.SupervisionError, match="reading the stop request: still failing after 600s"):
+        microbatch.supervise(sup)
+    assert 600 <= clock.t < 700
+
+
 def test_describe_freshness():
     progress = {"result": {"label": "s1", "written_at": 10_000, "max_event_time": 7_000, "read": 5, "dead": 0,
                            "latency_ms": {"p50": 1200.0}}}  # fmt: skip
@@ -269,3 +366,105 @@ def test_spark_job_operator_builds_its_command_after_the_arguments_are_final(mon
     assert "--checkpoint-root" in op._hook.args  # the hook saw the final argument list
     assert op._hook.meter == {"component": "spark:stream", "services": False, "namespace": "ns",
                               "dag_id": "d", "run_id": "r", "try_number": 3}  # fmt: skip
+
+
+def test_unknown_conf_keys_are_refused_with_the_likely_meant_one():
+    from tormenta.triggers import TriggerError, check_conf
+
+    names = microbatch.params().keys()
+    check_conf({"interval": "PT2S", "storm": True}, names)
+    check_conf(None, names)
+    with pytest.raises(TriggerError) as err:
+        check_conf({"intervall": "PT2S", "interval": "PT1S", "zzz": 1}, names)
+    assert "'intervall' (did you mean 'interval'?), 'zzz':" in str(err.value)
+
+
+@pytest.mark.parametrize("rc,stop,module,expected", [
+    (0, None, "ingestors.runner", "stopped"),  # a finite feed ended, all acknowledged
+    (0, "stop DAG", "ingestors.runner", "stopped"),
+    (1, "stop DAG", "ingestors.runner", "fail"),  # Kafka did not acknowledge everything: never green
+    (-9, "stop DAG", "ingestors.runner", "fail"),
+    (1, None, "ingestors.runner", "retry"),  # died on its own: resume from the saved position
+    (-9, None, "ingestors.runner", "retry"),
+    (78, None, "ingestors.runner", "fail"),  # bad configuration: a retry cannot help
+    (2, None, "ingestors.runner", "fail"),
+    (-15, "stop DAG", "ingestors.fleet", "stopped"),  # the phones simulator on SIGTERM
+    (1, None, "ingestors.fleet", "retry"),
+])  # fmt: skip
+def test_what_an_ingestors_exit_means_for_its_task(rc, stop, module, expected):
+    from tormenta.providers.ingestor import verdict
+
+    assert verdict(rc, stop, module) == expected
+
+
+@pytest.mark.parametrize("state,run_state,supervise,stalled", [
+    ({"phase": "stopping", "stopped": {"a": {}}}, "running", "running", None),
+    ({"phase": "stopped", "stopped": {}}, "failed", "failed", None),
+    ({"phase": "stopping", "stopped": {"a": {}}}, "failed", "failed", "the run ended (failed)"),
+    ({"phase": "draining", "stopped": {}, "failed": {"b": {}}}, "running", "failed", "supervise task is failed"),
+    ({"phase": "running", "stopped": {}}, "running", "upstream_failed", "nobody completes the stop"),
+])  # fmt: skip
+def test_stop_dag_knows_when_a_stop_can_no_longer_complete(state, run_state, supervise, stalled):
+    got = microbatch.stop_stalled(state, run_state, supervise)
+    assert (got is None) if stalled is None else (stalled in got)
+
+
+def test_the_running_run_hands_over_only_to_a_queued_run_that_can_run():
+    class Log:
+        lines: list[str] = []
+
+        def warning(self, fmt, *args):
+            self.lines.append(fmt % args)
+
+    queued = [
+        {"dag_run_id": "bad", "queued_at": "2026-11-27T10:00:00", "conf": {"intervall": "PT2S"}},
+        {"dag_run_id": "good", "queued_at": "2026-11-27T10:00:05", "conf": {"interval": "PT2S"}},
+    ]
+    warned: set[str] = set()
+    log = Log()
+    assert microbatch.handover_target(queued[:1], warned, log) is None
+    assert microbatch.handover_target(queued[:1], warned, log) is None
+    assert len(log.lines) == 1 and log.lines[0].startswith(
+        "NOT handing over to queued run bad, the pipeline keeps running: unknown conf key(s) 'intervall' "
+        "(did you mean 'interval'?)")  # fmt: skip
+    assert microbatch.handover_target(queued, warned, log) == "good"
+    assert microbatch.trigger_problem({"interval": "PT2H"}) == "interval 7200s out of range [0.1 s, 3600 s]"
+    assert microbatch.trigger_problem({}) is None
+
+
+@pytest.mark.parametrize("view,running_s,stuck", [
+    ({"batches": 0, "lag": 500}, 700, True),  # nothing written since start, records waiting
+    ({"batches": 0, "lag": 500}, 100, False),
+    ({"batches": 0, "lag": 0}, 7000, False),  # idle, nothing to read: not stuck
+    ({"last_batch": "s1", "written_s_ago": 650.0, "lag": 12}, 9000, True),
+    ({"last_batch": "s1", "written_s_ago": 650.0, "lag": 0}, 9000, False),
+    ({"last_batch": "s1", "written_s_ago": 3.0, "lag": 10**6}, 9000, False),  # busy, not stuck
+    ({}, 9000, False),  # progress not readable: no verdict
+])  # fmt: skip
+def test_stuck_means_records_wait_and_no_batch_is_written(view, running_s, stuck):
+    assert (microbatch.stuck_reason(view, running_s, 600) is not None) == stuck
+
+
+def test_a_stuck_pipeline_is_stopped_and_fails_and_a_retry_cannot_end_green():
+    control, clock = FakeControl(), Clock()
+
+    def sleep(s):
+        clock.sleep(s)
+        if control.stop:
+            control.stopped.update(a={}, b={}, stream={})
+
+    view = {"last_batch": "s9", "written_s_ago": 0.0, "lag": 40}
+
+    def watch():
+        view["written_s_ago"] = clock.t  # the last batch was written at t=0
+        return dict(view)
+
+    sup = supervision(control, clock, watch=watch, stuck_after_s=600)
+    sup.sleep = sleep
+    with pytest.raises(microbatch.SupervisionError, match="stuck: no micro-batch written for 6[0-9][0-9]s while 40"):
+        microbatch.supervise(sup)
+    assert control.stop.startswith("stuck") and "supervise" in control.failed
+    retry = supervision(control, Clock(), watch=watch)  # Airflow retries the task: the stop is already requested
+    retry.sleep = sleep
+    with pytest.raises(microbatch.SupervisionError, match="parts of the run failed: supervise: stuck"):
+        microbatch.supervise(retry)

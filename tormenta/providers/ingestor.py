@@ -5,8 +5,13 @@ own process group, streams its output into the task log and watches the run's co
 
 * stop requested (stop DAG, handover to a newer run, end of ``run_minutes``): SIGTERM, the
   ingestor flushes what it accepted and prints its report, the task succeeds;
-* the process dies on its own (crash, ``kill -9``): the task fails and Airflow retries it with
-  exponential backoff; pulling sources resume from their saved position (``--state-file``);
+* the process dies on its own (crash, ``kill -9``, Kafka not acknowledging): the task fails and
+  Airflow retries it with exponential backoff; pulling sources resume from their saved position
+  (``--state-file``), so what was not acknowledged is sent again;
+* it cannot work (bad arguments: exit 2 or 78): the task fails at once, without retries;
+* it fails while the run is stopping, or a retry finds the run stopping after a failed try: the
+  task fails without retries. The failure is kept in the control plane (``c:failed:<name>``)
+  until a try ends cleanly, so no later try can report the run's ingestion as a success;
 * the task is killed (run marked failed, task cleared): the whole process group goes.
 """
 
@@ -24,6 +29,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from tormenta.failures import NOT_RETRIED
 from tormenta.settings import REPO_ROOT
 
 STOP_GRACE_SECONDS = 60
@@ -35,6 +41,19 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,80}$")
 
 class IngestorError(RuntimeError):
     pass
+
+
+def verdict(rc: int, stop_reason: str | None, module: str) -> str:
+    """What an ingestor's exit means for its task: ``stopped`` (success), ``retry`` or ``fail``.
+
+    A fleet of simulated phones may exit non-zero on SIGTERM; a runner must exit 0, which it
+    does only when Kafka acknowledged everything it sent.
+    """
+    if rc == 0 or (stop_reason and module != "ingestors.runner"):
+        return "stopped"
+    if rc in NOT_RETRIED or stop_reason:
+        return "fail"
+    return "retry"
 
 
 class IngestorOperator(BaseOperator):
@@ -72,6 +91,7 @@ class IngestorOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowFailException
 
         from tormenta.control import ControlPlane
         from tormenta.providers.hbase import HBaseHook
@@ -82,8 +102,14 @@ class IngestorOperator(BaseOperator):
         run_id = context["run_id"]
         control = ControlPlane(HBaseHook(self.hbase_conn_id).endpoint(), self.namespace)
         if control.stop_reason(run_id):
+            failure = control.state(run_id)["failed"].get(name)
+            control.mark_stopped(run_id, name, {"rc": None, "started": False, "failed_before": failure})
+            if failure:
+                raise AirflowFailException(
+                    f"ingestor {name} failed on a previous try ({json.dumps(failure, sort_keys=True)}) and the "
+                    "run is stopping, so it is not restarted: what it sent after its last saved position may "
+                    "not all be in Kafka. The next run of this pipeline resumes from that position.")  # fmt: skip
             self.log.info("stop already requested for this run: ingestor %s does not start", name)
-            control.mark_stopped(run_id, name, {"rc": None, "started": False})
             return {"name": name, "started": False}
 
         bootstrap = BaseHook.get_connection(self.kafka_conn_id).extra_dejson["bootstrap.servers"]
@@ -124,13 +150,22 @@ class IngestorOperator(BaseOperator):
         except Exception as exc:  # noqa: BLE001 - measuring must never fail the ingestor
             self.log.warning("could not store resource usage: %s", exc)
         outcome = {"name": name, "rc": rc, "report": report.get("last"), "stop": stop_reason}
-        if stop_reason or rc == 0:
+        what = verdict(rc, stop_reason, self.spec["module"])
+        if what == "stopped":
+            control.clear_failure(run_id, name)
             control.mark_stopped(run_id, name, outcome)
-            if rc != 0 and self.spec["module"] == "ingestors.runner":
-                raise IngestorError(f"ingestor {name} did not stop cleanly (exit {rc}); report: {report.get('last')}")
             self.log.info("ingestor %s stopped: %s", name, outcome)
             return outcome
-        raise IngestorError(f"ingestor {name} died with exit code {rc} (retried by Airflow)")
+        control.mark_failed(run_id, name, outcome)
+        if what == "retry":
+            raise IngestorError(f"ingestor {name} died with exit code {rc} (retried by Airflow); "
+                                f"report: {report.get('last')}")  # fmt: skip
+        if stop_reason:
+            control.mark_stopped(run_id, name, outcome)  # gone: the ordered stop goes on without it
+            raise AirflowFailException(f"ingestor {name} did not stop cleanly (exit {rc}): not every record it "
+                                       f"sent was acknowledged by Kafka; report: {report.get('last')}")  # fmt: skip
+        raise AirflowFailException(f"ingestor {name} cannot run: {NOT_RETRIED[rc]} (exit {rc}), not "
+                                   f"retried; report: {report.get('last')}")  # fmt: skip
 
     def _pump(self, proc: subprocess.Popen, report: dict[str, Any]) -> None:
         assert proc.stdout is not None

@@ -26,6 +26,7 @@ class ProcessGroupSparkSubmitHook(SparkSubmitHook):
     """
 
     meter: dict[str, Any] | None = None  # set by SparkJobOperator: where to store resource usage
+    fatal: str | None = None  # the job's own "FATAL:" line (tormenta.failures), if it printed one
 
     def submit(self, application: str = "", **kwargs: Any) -> str | None:
         kwargs.setdefault("start_new_session", True)
@@ -33,6 +34,7 @@ class ProcessGroupSparkSubmitHook(SparkSubmitHook):
 
     def _process_spark_submit_log(self, itr) -> None:
         """Runs while spark-submit runs (right after it started): measure its process group."""
+        itr = self._watch_for_fatal(itr)
         if not self.meter or self._submit_sp is None:
             return super()._process_spark_submit_log(itr)
         from tormenta import resources
@@ -52,6 +54,14 @@ class ProcessGroupSparkSubmitHook(SparkSubmitHook):
                                 usage)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - measuring must never fail the job
                 self.log.warning("could not store resource usage: %s", exc)
+
+    def _watch_for_fatal(self, itr):
+        from tormenta.failures import FATAL_PREFIX, fatal_line
+
+        for line in itr:
+            if FATAL_PREFIX in str(line):
+                self.fatal = fatal_line([str(line)])
+            yield line
 
     def on_kill(self) -> None:
         proc = self._submit_sp
@@ -117,8 +127,22 @@ class SparkJobOperator(SparkSubmitOperator):
         return hook
 
     def execute(self, context: Any) -> None:
+        """spark-submit the job; an exit the job marks as not retryable fails the task for good."""
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+        from tormenta import failures
+
         self.prepare(context)
-        return super().execute(context)
+        try:
+            return super().execute(context)
+        except AirflowException as exc:
+            hook = self._hook
+            proc = getattr(hook, "_submit_sp", None)
+            rc = proc.returncode if proc is not None else None
+            if rc in failures.NOT_RETRIED:
+                reason = getattr(hook, "fatal", None) or failures.NOT_RETRIED[rc]
+                raise AirflowFailException(f"{reason} (spark-submit exit {rc}; not retried)") from exc
+            raise
 
     def prepare(self, context: Any) -> None:
         """Jars, checkpoint root and resource metering, before the provider builds its command."""

@@ -65,9 +65,32 @@ def _check_ports_free(name: str, ports: list[int], s: Settings) -> None:
         )
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+UNAUTHENTICATED = "Kafka (PLAINTEXT), ZooKeeper and the HBase Thrift server"
+
+
+def check_bind(s: Settings) -> None:
+    """Refuse a bind beyond loopback: the local stack's Kafka, ZooKeeper and Thrift server have
+    no authentication, so anyone who reaches the port could read and write every event."""
+    if s.bind_host not in LOOPBACK:
+        raise StackError(
+            f"TORMENTA_BIND_HOST={s.bind_host} would expose {UNAUTHENTICATED}, which have no "
+            "authentication here. The local stack binds to loopback only; reach it from elsewhere "
+            "through an SSH tunnel."
+        )
+
+
+def users_created_message(s: Settings, users: list[str]) -> list[str]:
+    """What ``up`` says when it created the Airflow users: where the passwords are, never the
+    passwords themselves (``up`` also runs in CI and in test fixtures, whose output is kept)."""
+    return [f"Airflow users created: {', '.join(users)}. Their passwords are in {airflow_setup.passwords_file(s)} "
+            "(mode 0600)."]  # fmt: skip
+
+
 def up(timeout: float = 300.0) -> dict[str, bool]:
     """Bring the whole stack up; returns {process: started_now}."""
     s = load()
+    check_bind(s)
     jvm.check_java()
     for name in jvm.COMPONENTS:
         jvm.ensure_jars(name)
@@ -106,10 +129,8 @@ def up(timeout: float = 300.0) -> dict[str, bool]:
     _wait("airflow-api-server", lambda: airflow_setup.healthy(s), pm, timeout)
 
     if created:
-        say("Airflow users created. Passwords are shown ONCE here and kept (mode 0600) in")
-        say(f"  {airflow_setup.passwords_file(s)}")
-        for user, pw in passwords.items():
-            say(f"    {user:<7} {pw}")
+        for line in users_created_message(s, sorted(passwords)):
+            say(line)
     return started
 
 

@@ -156,6 +156,14 @@ def connections(s: Settings) -> dict[str, dict]:
             "description": "Tormenta local Kafka (KRaft, one broker).",
             "extra": json.dumps({"bootstrap.servers": s.kafka_bootstrap}),
         },
+        "airflow_api": {
+            "conn_type": "http",
+            "host": s.airflow_url,
+            "login": "viewer",
+            "password": ensure_passwords(s)[0]["viewer"],
+            "description": "Airflow's own REST API, read-only (viewer): the micro-batch supervisor reads the "
+                           "conf of a queued run there before it hands over to it.",
+        },
         "hbase_default": {
             "conn_type": "generic",
             "host": s.bind_host,
