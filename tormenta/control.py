@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,26 +51,25 @@ class ControlPlane:
     def _row(self, run_id: str) -> bytes:
         return f"{self.pipeline}|{run_id}".encode()
 
-    def _put(self, row: bytes, cells: dict[bytes, bytes]) -> None:
+    @contextmanager
+    def _table(self):
         conn = self.endpoint.connect()
         try:
-            conn.table(self.table).put(row, cells)
+            yield conn.table(self.table)
         finally:
             conn.close()
+
+    def _put(self, row: bytes, cells: dict[bytes, bytes]) -> None:
+        with self._table() as table:
+            table.put(row, cells)
 
     def _delete(self, row: bytes, columns: list[bytes]) -> None:
-        conn = self.endpoint.connect()
-        try:
-            conn.table(self.table).delete(row, columns=columns)
-        finally:
-            conn.close()
+        with self._table() as table:
+            table.delete(row, columns=columns)
 
     def _get(self, row: bytes) -> dict[bytes, bytes]:
-        conn = self.endpoint.connect()
-        try:
-            return conn.table(self.table).row(row)
-        finally:
-            conn.close()
+        with self._table() as table:
+            return table.row(row)
 
     # --- run lifecycle ------------------------------------------------------------------
     def begin(self, run_id: str) -> None:
@@ -84,12 +84,10 @@ class ControlPlane:
 
     def state(self, run_id: str) -> dict[str, Any]:
         cells = self._get(self._row(run_id))
-        stopped = {
-            k.decode().split(":", 2)[2]: json.loads(v) for k, v in cells.items() if k.startswith(b"c:stopped:")
-        }
-        failed = {
-            k.decode().split(":", 2)[2]: json.loads(v) for k, v in cells.items() if k.startswith(b"c:failed:")
-        }
+        def reports(prefix: bytes) -> dict[str, Any]:  # component -> JSON report, from c:<kind>:<component>
+            return {k[len(prefix):].decode(): json.loads(v) for k, v in cells.items() if k.startswith(prefix)}
+
+        stopped, failed = reports(b"c:stopped:"), reports(b"c:failed:")
         return {
             "run_id": run_id,
             "phase": cells.get(b"c:phase", b"").decode() or None,
