@@ -19,7 +19,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from tormenta import batch, capacity
+from tormenta import alerts, batch, capacity
 from tormenta.microbatch import NAMESPACE_PATTERN
 from tormenta.providers.spark import SparkJobOperator
 
@@ -30,6 +30,7 @@ from tormenta.providers.spark import SparkJobOperator
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    default_args={"on_failure_callback": alerts.note_failure},  # the reason goes into the run's note
     doc_md=__doc__,
     tags=["tormenta", "batch"],
     params={

@@ -7,8 +7,9 @@
 **Change the interval**: trigger again with the new value; the running run hands over (ingestors
 stop, the stream drains) and the new run restarts the query **on the same checkpoint**.
 **Stop**: trigger `tormenta_microbatch_stop` — ingestors stop first, the last micro-batch
-finishes, then the query stops; nothing is left running. Marking this run *failed* also kills
-every process (without the drain).
+finishes, then the query stops; nothing is left running. Marking this run (or its `stream`
+task) *failed* stops every process at once, without the drain: the query stops where it is, and
+the next run resumes it from its checkpoint.
 
 Tasks: `plan` (ingestors to run, capacity check, warnings) → `prepare` (topics, HBase tables,
 reference data; idempotent) → `ingest` (one mapped task per ingestor) + `stream` (spark-submit,
@@ -32,7 +33,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from tormenta import capacity, microbatch
+from tormenta import alerts, capacity, microbatch
 from tormenta.providers.ingestor import IngestorOperator
 from tormenta.providers.spark import SparkJobOperator
 
@@ -55,6 +56,7 @@ __doc__ = __doc__.format(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    default_args={"on_failure_callback": alerts.note_failure},  # the reason goes into the run's note
     doc_md=__doc__,
     tags=["tormenta", "micro-batch"],
     params=microbatch.params(),
@@ -124,6 +126,7 @@ def tormenta_microbatch():
         checkpoint_root=True,
         meter_namespace="{{ params.namespace }}",
         meter_services=True,
+        graceful_kill=True,  # marked failed: the driver stops its query, the next run resumes it
         application_args=[
             "--bootstrap", "{{ conn.kafka_default.extra_dejson['bootstrap.servers'] }}",
             "--interval", "{{ params.interval }}",

@@ -15,7 +15,7 @@ import json
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from tormenta import microbatch
+from tormenta import alerts, microbatch
 
 
 @dag(
@@ -24,6 +24,7 @@ from tormenta import microbatch
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    default_args={"on_failure_callback": alerts.note_failure},  # the reason goes into the run's note
     doc_md=__doc__,
     tags=["tormenta", "micro-batch"],
     params={

@@ -16,18 +16,23 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from spark_jobs.cli_args import add_hbase_args, hbase_endpoint
+from tormenta import failures
 from tormenta.intervals import parse_interval, spark_interval
 
 log = logging.getLogger("tormenta.streaming")
 
 MAX_QUERY_VERSION = 9_999  # seq = version * 1e9 + batch id stays below 2**53 (safe in JSON)
-CONTROL_POLL_SECONDS = 2.0
+CONTROL_POLL_SECONDS = 2.0  # how often the driver reads the control plane for a stop request
+STOP_POLL_SECONDS = 0.5  # how often it looks for a stop-now (SIGTERM, its starter gone)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -170,27 +175,109 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
     return MetricsListener()
 
 
-def wait_for_stop_request(query, control, run_id: str, run_seconds: float = 0) -> None:
-    """Run until the supervisor asks the stream to stop (after the ingestors stopped), then
-    drain: every record already in Kafka is processed before the query stops.
+class StopNow:
+    """Whether the driver must stop at once, without draining, and why.
+
+    Two things ask for that: a SIGTERM (Airflow's ``on_kill`` when a user marks the task failed
+    or success, or the run failed) and the loss of the process that started ``spark-submit``
+    (an Airflow task process killed with SIGKILL, a worker gone). Without the second, a driver
+    started in its own session outlives its task: an orphan still writing HBase next to the
+    retry. Either way the query stops where it is; the batch in flight is not committed and
+    runs again when the query resumes from its checkpoint. A timer ends the driver after
+    ``STOP_NOW_BOUND_S`` even if stopping hangs.
+    """
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._owner = _owner_process()
+        self._timer: threading.Timer | None = None
+
+    def install(self) -> StopNow:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        return self
+
+    def _on_signal(self, signum, frame) -> None:  # runs in the main thread, between two bytecodes
+        self._stop(f"{signal.Signals(signum).name} received")
+
+    def _stop(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self._timer = threading.Timer(failures.STOP_NOW_BOUND_S, _end_driver_now, args=(reason,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def __call__(self) -> str | None:
+        if self.reason is None and self._owner is not None and not _alive(self._owner):
+            self._stop(f"the process that started this driver (pid {self._owner.pid}) is gone")
+        return self.reason
+
+
+def _owner_process():
+    """The process that ran spark-submit: the parent of the driver JVM (spark-submit execs it)."""
+    import psutil
+
+    try:
+        jvm = psutil.Process(os.getppid())
+        if "java" not in jvm.name():
+            return None  # not started by spark-submit (a test calling main() in process)
+        return jvm.parent()
+    except psutil.Error:
+        return None
+
+
+def _alive(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _end_driver_now(reason: str) -> None:
+    """Last resort of a stop that did not return in time: the driver JVM, then this process."""
+    log.error("the query did not stop within %ss of the stop (%s): ending the driver", failures.STOP_NOW_BOUND_S, reason)
+    if _owner_process() is not None:  # our parent is the driver JVM
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(os.getppid(), signal.SIGKILL)
+    os._exit(failures.EXIT_STOPPED)
+
+
+def wait_for_stop(query, stop_now: StopNow, control=None, run_id: str | None = None,
+                  run_seconds: float = 0) -> str | None:  # fmt: skip
+    """Run until one of: the supervisor asks the stream to stop (after the ingestors stopped),
+    ``run_seconds`` passed, or ``stop_now`` says so. The first two drain: every record already
+    in Kafka is processed before the query stops, and None is returned. A stop-now stops the
+    query as it is and returns its reason.
     """
     deadline = time.monotonic() + run_seconds if run_seconds else None
+    next_read = 0.0
     while query.isActive:
-        try:
-            requested = control.stream_stop_requested(run_id)
-        except Exception as exc:  # noqa: BLE001 - HBase away: the query goes on, asked again next poll
-            log.warning("control plane not readable (%s); asking again in %ss", exc, CONTROL_POLL_SECONDS)
-            requested = False
+        why = stop_now()
+        if why:
+            log.warning("stopping the query now (%s), without draining: a batch in flight is not committed "
+                        "and runs again when the query resumes from its checkpoint", why)  # fmt: skip
+            query.stop()
+            return why
+        requested = False
+        if control is not None and time.monotonic() >= next_read:
+            next_read = time.monotonic() + CONTROL_POLL_SECONDS
+            try:
+                requested = control.stream_stop_requested(run_id)
+            except Exception as exc:  # noqa: BLE001 - HBase away: the query goes on, asked again next poll
+                log.warning("control plane not readable (%s); asking again in %ss", exc, CONTROL_POLL_SECONDS)
         if requested or (deadline and time.monotonic() > deadline):
             log.warning("stop requested: draining what is in Kafka, then stopping the query")
             query.processAllAvailable()
             query.stop()
-            return
-        query.awaitTermination(CONTROL_POLL_SECONDS)
+            return None
+        query.awaitTermination(STOP_POLL_SECONDS)
+    return stop_now()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    stop_now = StopNow().install()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per callback otherwise
     from spark_jobs.context import BatchContext
@@ -229,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                           "latency_ms": res.latency_ms, "seconds": round(time.monotonic() - t0, 3)}),
               flush=True)  # fmt: skip
 
-    from tormenta import checkpoints, failures
+    from tormenta import checkpoints
     from tormenta.control import ControlPlane, RoleError
 
     checkpoint = checkpoint_dir(args.checkpoint_root, args.query_name, args.query_version)
@@ -248,16 +335,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{failures.FATAL_PREFIX} {exc}", file=sys.stderr, flush=True)
         return failures.EXIT_FATAL
     with guard:
-        return run_query(spark, stream, on_batch, args, endpoint, checkpoint, guard)
+        return run_query(spark, stream, on_batch, args, endpoint, checkpoint, guard, stop_now)
 
 
-def run_query(spark, stream, on_batch, args, endpoint, checkpoint: str, locks: contextlib.ExitStack) -> int:
+def run_query(spark, stream, on_batch, args, endpoint, checkpoint: str, locks: contextlib.ExitStack,
+              stop_now: StopNow) -> int:  # fmt: skip
     """Start the query on its (locked, shape-checked) checkpoint and run it until it should stop.
 
     The locks go as soon as the query has stopped, before the stop is confirmed: the run taken
     over to may start its driver right after the confirmation."""
-    from tormenta import failures
-
     query = (
         stream.writeStream.queryName(args.query_name)
         .foreachBatch(on_batch)
@@ -272,24 +358,24 @@ def run_query(spark, stream, on_batch, args, endpoint, checkpoint: str, locks: c
         from tormenta.control import ControlPlane
 
         control = ControlPlane(endpoint, args.namespace)
+    stopped_now = None
     try:
         if args.until_idle:
             query.processAllAvailable()
             query.stop()
-        elif control is not None:
-            wait_for_stop_request(query, control, args.control_run, args.run_seconds)
-        elif args.run_seconds:
-            query.awaitTermination(args.run_seconds)
-            query.stop()
         else:
-            query.awaitTermination()
+            stopped_now = wait_for_stop(query, stop_now, control, args.control_run, args.run_seconds)
     except Exception:
-        if query.exception() is None:
-            raise  # not the query's own failure
+        if query.exception() is None and not stop_now():
+            raise  # not the query's own failure, nor a stop-now cutting a call short
     finally:
         if query.isActive:
             query.stop()
         locks.close()
+    stopped_now = stopped_now or stop_now()
+    if stopped_now:  # not a clean stop: no "stopped" report, and the task is being killed anyway
+        log.warning("query %s stopped (%s); its checkpoint is free", args.query_name, stopped_now)
+        return failures.EXIT_STOPPED
     if control is not None and query.exception() is None:
         last = query.lastProgress
         control.mark_stopped(args.control_run, "stream", {

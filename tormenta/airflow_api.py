@@ -84,6 +84,14 @@ class AirflowClient:
             "task_instances"
         ]
 
+    def set_run_note(self, dag_id: str, run_id: str, note: str) -> Any:
+        return self.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}?update_mask=note", {"note": note})
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> Any:
+        """Mark a task instance, as a user does from the UI (``failed``, ``success``)."""
+        return self.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
+                            {"new_state": state})  # fmt: skip
+
     def dag_runs(self, dag_id: str, states: list[str] | None = None) -> list[dict]:
         query = "".join(f"&state={s}" for s in states or [])
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100{query}")["dag_runs"]

@@ -14,6 +14,11 @@ EXIT_USAGE = 2  # argparse
 EXIT_FATAL = 78  # sysexits' EX_CONFIG: the job cannot run as asked
 NOT_RETRIED = {EXIT_USAGE: "bad command line", EXIT_FATAL: "cannot run as asked"}
 FATAL_PREFIX = "FATAL:"
+EXIT_STOPPED = 143  # 128 + SIGTERM: stopped on request without draining (the task was killed)
+# A driver told to stop now (SIGTERM, or the process that started it is gone) has ended within
+# this many seconds, whatever hangs: its query stops at once, and a last-resort timer ends the
+# JVM and the Python driver if the stop itself does not return.
+STOP_NOW_BOUND_S = 20.0
 
 # (pattern in the failure's text, what it means and what to do)
 DETERMINISTIC: list[tuple[re.Pattern[str], str]] = [

@@ -89,3 +89,24 @@ def test_unknown_conf_keys_fail_the_run_at_its_first_task_without_retries(admin,
     text = admin.task_log(dag_id, run["dag_run_id"], first_task, 1)
     key = next(k for k in conf if k.endswith(("aec", "strat", "ll")))
     assert f"unknown conf key(s) {key!r} (did you mean {hint}?)" in text, text[-2000:]
+
+
+def test_housekeeping_dag_is_on_and_deletes_an_old_window(admin, stack):
+    import os
+    import time
+    import uuid
+
+    from tormenta.housekeeping import DAG_ID
+
+    dag = admin.wait_for_dag(DAG_ID)
+    assert dag["is_paused"] is False  # bounded disk without anyone switching it on
+    old = stack.home / "landing" / f"w19990101T0000-{uuid.uuid4().hex[:8]}" / "raw" / "part-00000"
+    old.parent.mkdir(parents=True)
+    old.write_text("{}\n")
+    t = time.time() - 30 * 86400
+    os.utime(old, (t, t))
+    run = admin.trigger(DAG_ID)
+    assert admin.wait_for_run(DAG_ID, run["dag_run_id"], timeout=300)["state"] == "success"
+    assert not old.parents[1].exists()
+    log = admin.task_log(DAG_ID, run["dag_run_id"], "sweep")
+    assert f"landing/{old.parents[1].name}" in log

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import defaultdict
 
@@ -426,3 +427,159 @@ def test_a_stream_refuses_a_namespace_that_holds_batch_results(env):
     res = submit(env)
     assert res.returncode == 78, res.output[-3000:]
     assert f"FATAL: namespace '{env.ns}' holds batch results; the stream path cannot write there" in res.output
+
+
+def _cmdline(proc) -> str:
+    import psutil
+
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:  # a zombie, or a child that just ended
+        return ""
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _wait_for_batches(env, proc, n: int) -> None:
+    deadline = time.monotonic() + 300
+    while len(env.metrics()) < n:
+        assert proc.poll() is None, "the driver ended before its batches"
+        assert time.monotonic() < deadline, "no progress"
+        time.sleep(0.5)
+
+
+def _committed(env) -> int:
+    commits = env.checkpoints / "q" / "v1" / "commits"
+    return max(int(p.name) for p in commits.iterdir() if p.name.isdigit())
+
+
+def _resumes_and_holds_each_event_once(env, social, last_commit: int) -> None:
+    res = env.run(max_offsets=500)  # the next run, on the same checkpoint
+    resumed = [json.loads(line)["batch"] for line in res.stdout.splitlines() if line.startswith('{"batch"')]
+    assert resumed and min(resumed) == last_commit + 1, (last_commit, resumed)  # from the checkpoint, not anew
+    assert set(dict(env.table("social_comments").scan())) == {event_row_key(e["event_id"]) for e in social}
+    assert list(env.table("dead_letters").scan()) == []  # nothing seen twice
+    got, want = stored_minutes(env), expected_social(social)
+    assert {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in want.items()}
+
+
+@pytest.mark.contract(15)
+def test_sigterm_stops_the_query_at_once_and_the_next_run_resumes(env, tmp_path):
+    """What Airflow's on_kill does when the stream task is marked failed: SIGTERM to the Python
+    driver. The query stops without draining, the whole driver exits, the checkpoint lock goes,
+    and the next run resumes from the checkpoint with every event once."""
+    import psutil
+
+    social = social_events(6000, seed=41)
+    env.send_social(social)
+    out = tmp_path / "driver.log"
+    cmd = spark_submit_command("streaming", [*env.args(max_offsets=500), "--run-seconds", "600"])
+    with out.open("w") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=python_env(), start_new_session=True)
+    try:
+        _wait_for_batches(env, proc, 3)
+        driver = next(c for c in psutil.Process(proc.pid).children(recursive=True) if "streaming.py" in _cmdline(c))
+        driver.send_signal(signal.SIGTERM)
+        rc = proc.wait(60)
+        deadline = time.monotonic() + 30
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _group_alive(proc.pid), "a process of the driver outlived it"
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    log_text = out.read_text(errors="replace")
+    assert rc == 143, log_text[-3000:]
+    assert "stopping the query now (SIGTERM received), without draining" in log_text
+    assert "did not stop within" not in log_text  # stopped by itself, not by the last-resort timer
+    assert sum(m["good"] for m in env.metrics()) < len(social)  # it really stopped before the end
+    _resumes_and_holds_each_event_once(env, social, _committed(env))
+
+
+@pytest.mark.contract(15)
+def test_a_driver_whose_starter_is_killed_stops_itself(env, tmp_path):
+    """The Airflow task process is SIGKILLed (5 s after its SIGTERM, or a worker dies): the driver,
+    in a session of its own, notices its starter is gone and stops; no orphan keeps writing."""
+    import psutil
+
+    social = social_events(6000, seed=42)
+    env.send_social(social)
+    out = tmp_path / "driver.log"
+    cmd = spark_submit_command("streaming", [*env.args(max_offsets=500), "--run-seconds", "600"])
+    starter_code = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:], start_new_session=True))"
+    with out.open("w") as f:
+        starter = subprocess.Popen([sys.executable, "-c", starter_code, *cmd], stdout=f, stderr=subprocess.STDOUT,
+                                   env=python_env())  # fmt: skip
+    try:
+        jvm = None
+        deadline = time.monotonic() + 120
+        while jvm is None and time.monotonic() < deadline:
+            jvm = next(iter(psutil.Process(starter.pid).children()), None)
+            time.sleep(0.2)
+        assert jvm is not None
+        _wait_for_batches(env, starter, 3)
+        starter.kill()  # SIGKILL, to the starter alone, as the task supervisor's escalation does
+        starter.wait(10)
+        deadline = time.monotonic() + 60
+        while _group_alive(jvm.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _group_alive(jvm.pid), "the driver outlived the process that started it"
+    finally:
+        if jvm is not None and _group_alive(jvm.pid):
+            os.killpg(jvm.pid, signal.SIGKILL)
+    log_text = out.read_text(errors="replace")
+    assert f"stopping the query now (the process that started this driver (pid {starter.pid}) is gone)" in log_text, log_text[-3000:]
+    assert "did not stop within" not in log_text
+    _resumes_and_holds_each_event_once(env, social, _committed(env))
+
+
+@pytest.mark.contract(7)
+def test_hbase_restarted_during_writes_keeps_every_write_and_lands_the_retried_batch_once(env, tmp_path):
+    """HBase (master, region server and ZooKeeper: one standalone process) and its Thrift server
+    are restarted while the query writes. Whatever the driver does meanwhile (wait out the
+    outage in the HBase client's retries, or fail its batch and be restarted on its checkpoint,
+    as the task's Airflow retry would), every write acknowledged before the restart is still
+    there and the batch cut short lands once: each event stored and counted exactly once."""
+    from tormenta import stack as stack_mod
+    from tormenta.hbase import HBaseEndpoint
+
+    social = social_events(8000, seed=43)
+    env.send_social(social)
+    out = tmp_path / "driver.log"
+    cmd = spark_submit_command("streaming", [*env.args(max_offsets=400), "--run-seconds", "900"])
+    with out.open("w") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=python_env(), start_new_session=True)
+    try:
+        _wait_for_batches(env, proc, 3)
+        stored_before = {k for k, _ in env.table("social_comments").scan()}
+        assert 0 < len(stored_before) < len(social)
+        stopped = stack_mod.down(["hbase-thrift", "hbase"])  # while batches are being written
+        assert stopped == ["hbase-thrift", "hbase"]
+        time.sleep(5)  # the driver's writes meet a dead HBase
+        stack_mod.up()
+        env.hbase = HBaseEndpoint(env.stack.bind_host, env.stack.thrift_port).connect()  # the old socket died
+        deadline = time.monotonic() + 600
+        while proc.poll() is None and sum(m["read"] for m in env.metrics()) < len(social):
+            assert time.monotonic() < deadline, "the driver neither caught up nor failed"
+            time.sleep(2)
+        rc = proc.poll()
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+    log_text = out.read_text(errors="replace")
+    assert rc in (None, 1), log_text[-3000:]  # running, or failed to be retried: never "fatal", never success
+    env.run(max_offsets=400)  # the retry (or, if the driver survived, a no-op restart) on the same checkpoint
+    comments = {k for k, _ in env.table("social_comments").scan()}
+    assert stored_before <= comments  # every acknowledged write survived the restart
+    assert comments == {event_row_key(e["event_id"]) for e in social}
+    assert list(env.table("dead_letters").scan()) == []  # the batch cut short was not seen as duplicates
+    got, want = stored_minutes(env), expected_social(social)
+    assert {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in want.items()}
+    print(json.dumps({"driver_survived": rc is None, "stored_before_restart": len(stored_before)}))

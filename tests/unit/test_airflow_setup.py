@@ -42,7 +42,7 @@ def test_passwords_created_once(s):
     pw1, created1 = airflow_setup.ensure_passwords(s)
     pw2, created2 = airflow_setup.ensure_passwords(s)
     assert created1 and not created2
-    assert pw1 == pw2 and set(pw1) == {"admin", "viewer"}
+    assert pw1 == pw2 and set(pw1) == {"admin", "viewer", "alerts"}
     assert all(len(p) >= 20 for p in pw1.values())
 
 

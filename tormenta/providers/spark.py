@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,7 +15,9 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from tormenta.settings import REPO_ROOT, load
 from tormenta.spark_conf import DEFAULT_CONF
 
-KILL_GRACE_SECONDS = 20
+# Airflow's task supervisor sends SIGKILL to the task process 5 s after its SIGTERM (the
+# escalation of ``kill(SIGTERM, force=True)``); ``on_kill`` must be done before that.
+ON_KILL_WAIT_SECONDS = 4.0
 
 
 class ProcessGroupSparkSubmitHook(SparkSubmitHook):
@@ -22,14 +25,18 @@ class ProcessGroupSparkSubmitHook(SparkSubmitHook):
 
     A PySpark driver is a JVM plus a Python process it starts; killing the JVM alone (what the
     provider does) can leave the Python driver running. Here a kill reaches the whole group:
-    SIGTERM first (Spark's shutdown hooks run), SIGKILL after a grace period.
+    SIGTERM first (Spark's shutdown hooks run), SIGKILL after a grace period. A job that stops
+    itself (``graceful``, the streaming job) is asked instead: SIGTERM to its Python driver.
     """
 
     meter: dict[str, Any] | None = None  # set by SparkJobOperator: where to store resource usage
     fatal: str | None = None  # the job's own "FATAL:" line (tormenta.failures), if it printed one
+    graceful: bool = False  # set by SparkJobOperator: the driver stops its query itself on SIGTERM
+    app_path: str = ""
 
     def submit(self, application: str = "", **kwargs: Any) -> str | None:
         kwargs.setdefault("start_new_session", True)
+        self.app_path = application  # the Python driver's command line names it
         return super().submit(application, **kwargs)
 
     def _process_spark_submit_log(self, itr) -> None:
@@ -65,15 +72,53 @@ class ProcessGroupSparkSubmitHook(SparkSubmitHook):
 
     def on_kill(self) -> None:
         proc = self._submit_sp
-        if proc is not None and proc.poll() is None:
-            self.log.info("Stopping spark-submit process group %s (SIGTERM)", proc.pid)
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(KILL_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.log.warning("spark-submit did not stop in %ss: SIGKILL", KILL_GRACE_SECONDS)
-            _signal_group(proc.pid, signal.SIGKILL)  # whatever is left of the group
+        if proc is None or proc.poll() is not None:
+            return super().on_kill()
+        if self.graceful and self._ask_driver_to_stop(proc):
+            return
+        self.log.info("Stopping spark-submit process group %s (SIGTERM)", proc.pid)
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(ON_KILL_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.log.warning("spark-submit did not stop in %ss: SIGKILL", ON_KILL_WAIT_SECONDS)
+        _signal_group(proc.pid, signal.SIGKILL)  # whatever is left of the group
         super().on_kill()
+
+    def _ask_driver_to_stop(self, proc: subprocess.Popen) -> bool:
+        """SIGTERM to the Python driver only: it stops its query and exits, and the JVM with it.
+
+        (A SIGTERM to the JVM would run Spark's shutdown hooks under the running query.) Returns
+        False when there is no Python driver to ask. The driver ends itself within
+        ``STOP_NOW_BOUND_S`` whatever happens, and also when this task's process is gone, so
+        nothing is killed here even if the stop takes longer than Airflow waits for on_kill.
+        """
+        import psutil
+
+        from tormenta.failures import STOP_NOW_BOUND_S
+
+        drivers = []
+        try:
+            children = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            return False
+        for child in children:
+            with contextlib.suppress(psutil.Error):  # a zombie or a child that just ended
+                if self.app_path and self.app_path in child.cmdline():
+                    drivers.append(child)
+        if not drivers:
+            return False
+        self.log.info("Asking the driver (pid %s) to stop its query now (SIGTERM)", [d.pid for d in drivers])
+        for d in drivers:
+            with contextlib.suppress(psutil.Error):
+                d.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(ON_KILL_WAIT_SECONDS)
+            self.log.info("The driver stopped its query and exited (spark-submit exit %s)", rc)
+        except subprocess.TimeoutExpired:
+            self.log.warning("The driver is still stopping; it ends itself within %ss of the request",
+                             STOP_NOW_BOUND_S)  # fmt: skip
+        return True
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -93,6 +138,9 @@ class SparkJobOperator(SparkSubmitOperator):
     * Spark's cores come from the task's pool slots: a ``local[*]`` master becomes
       ``local[<pool_slots>]``; on a cluster master, ``--total-executor-cores`` is set to them.
     * ``checkpoint_root=True`` appends ``--checkpoint-root <TORMENTA_HOME>/checkpoints``.
+    * ``graceful_kill=True`` (a job that stops itself on SIGTERM, as the streaming job does): when
+      the task is killed (marked failed or success, its run failed), only the Python driver gets
+      a SIGTERM and stops its query; the rest of the group goes with it.
     * ``meter_namespace``: CPU-seconds and peak memory of the spark-submit process group (and,
       with ``meter_services``, the HBase servers' CPU during the job) go to
       ``<meter_namespace>_run_resources`` as component ``spark:<task_id>``.
@@ -101,7 +149,7 @@ class SparkJobOperator(SparkSubmitOperator):
     template_fields = (*SparkSubmitOperator.template_fields, "meter_namespace")
 
     def __init__(self, *, job: str, conf: dict[str, Any] | None = None, checkpoint_root: bool = False,
-                 meter_namespace: str | None = None, meter_services: bool = False,
+                 meter_namespace: str | None = None, meter_services: bool = False, graceful_kill: bool = False,
                  **kwargs: Any) -> None:  # fmt: skip
         if not job.isidentifier():
             raise ValueError(f"job must be a module name in spark_jobs/, got {job!r}")
@@ -113,12 +161,14 @@ class SparkJobOperator(SparkSubmitOperator):
         self.checkpoint_root = checkpoint_root
         self.meter_namespace = meter_namespace
         self.meter_services = meter_services
+        self.graceful_kill = graceful_kill
 
     def _get_hook(self) -> SparkSubmitHook:
         hook = super()._get_hook()
         # The provider builds its hook from ~30 operator fields; keep that and change only how
         # the process is started and stopped.
         hook.__class__ = ProcessGroupSparkSubmitHook
+        hook.graceful = self.graceful_kill
         master = hook._connection["master"]
         if master.startswith("local"):
             hook._connection["master"] = f"local[{self.pool_slots}]"

@@ -96,6 +96,11 @@ def up(timeout: float = 300.0) -> dict[str, bool]:
         jvm.ensure_jars(name)
     for folder in (s.data_dir, s.logs_dir, s.run_dir, s.conf_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    from tormenta.housekeeping import Limits, rotate_logs
+
+    limits = Limits.from_env()
+    for name in rotate_logs(s.logs_dir, limits.log_max_mb, limits.log_keep):
+        say(f"rotated {name} (over {limits.log_max_mb:g} MB; the hourly tormenta_housekeeping DAG does it too)")
     pm = manager(s)
     started: dict[str, bool] = {}
 

@@ -33,7 +33,9 @@ def task_token_seconds() -> int:
     if value < 60:
         raise ValueError("TORMENTA_TASK_TOKEN_SECONDS must be >= 60")
     return value
-USERS = {"admin": "admin", "viewer": "viewer"}  # username -> Simple auth manager role
+# username -> Simple auth manager role. "alerts" is the tasks' own user: it writes a failed
+# task's reason into its run's note (tormenta/alerts.py); a viewer may not edit runs.
+USERS = {"admin": "admin", "viewer": "viewer", "alerts": "user"}
 
 
 def write_private(path: Path, text: str) -> None:
@@ -163,6 +165,14 @@ def connections(s: Settings) -> dict[str, dict]:
             "password": ensure_passwords(s)[0]["viewer"],
             "description": "Airflow's own REST API, read-only (viewer): the micro-batch supervisor reads the "
                            "conf of a queued run there before it hands over to it.",
+        },
+        "airflow_alerts": {
+            "conn_type": "http",
+            "host": s.airflow_url,
+            "login": "alerts",
+            "password": ensure_passwords(s)[0]["alerts"],
+            "description": "Airflow's own REST API as the 'alerts' user (role user): a task that fails for good "
+                           "writes its reason into its run's note (tormenta/alerts.py).",
         },
         "hbase_default": {
             "conn_type": "generic",
