@@ -189,16 +189,21 @@ def tormenta_microbatch():
         started = dag_run.start_date.timestamp() if dag_run and dag_run.start_date else time.time()
         minutes = int(params["run_minutes"])
         deadline = time.monotonic() + max(0.0, started + minutes * 60 - time.time()) if minutes else None
-        return microbatch.supervise(microbatch.Supervision(
-            control=ControlPlane(hook.endpoint(), ns),
-            run_id=run_id,
-            ingestors=[spec["name"] for spec in specs],
-            handover=handover,
-            failed_tasks=failed_tasks,
-            watch=watch,
-            deadline=deadline,
-            log=logging.getLogger("airflow.task"),
-        ))  # fmt: skip
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return microbatch.supervise(microbatch.Supervision(
+                control=ControlPlane(hook.endpoint(), ns),
+                run_id=run_id,
+                ingestors=[spec["name"] for spec in specs],
+                handover=handover,
+                failed_tasks=failed_tasks,
+                watch=watch,
+                deadline=deadline,
+                log=logging.getLogger("airflow.task"),
+            ))  # fmt: skip
+        except microbatch.RunFailed as exc:  # stopped in order after a failure: retrying cannot help
+            raise AirflowFailException(str(exc)) from None
 
     prepared >> [ingest, stream]
     prepared >> supervise(planned)

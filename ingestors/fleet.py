@@ -83,8 +83,8 @@ def post(url: str, positions: list[dict], retries: int = 5) -> None:
                 resp.read()
                 return
         except urllib.error.HTTPError as exc:
-            if exc.code == 400:
-                raise ValueError(f"endpoint refused positions: {exc.read()[:200]!r}") from None
+            if exc.code in (400, 401):  # malformed, or a token the endpoint does not accept: no retry helps
+                raise ValueError(f"endpoint refused positions ({exc.code}): {exc.read()[:200]!r}") from None
             log.warning("POST failed (%s), retry %d", exc.code, attempt + 1)
         except OSError as exc:
             log.warning("POST failed (%s), retry %d", exc, attempt + 1)
@@ -108,10 +108,14 @@ def wait_for_endpoints(endpoints: list[str], timeout: float, stop: threading.Eve
 
 
 def run(endpoints: list[str], devices: int, rate: float, duration: float, seed: int = 11,
-        stop: threading.Event | None = None) -> int:  # fmt: skip
+        stop: threading.Event | None = None, key: bytes | None = None) -> int:  # fmt: skip
     """Post ``rate`` positions/s in total for ``duration`` seconds (0: until ``stop``); returns
-    positions accepted."""
+    positions accepted. With ``key``, each position carries its phone's token (as a provisioned
+    phone would; this simulator posts for many phones, as a gateway does)."""
+    from tormenta.devices import device_token
+
     fleet = make_fleet(devices, seed)
+    tokens = {phone.device_id: device_token(key, phone.device_id) for phone, _ in fleet} if key else {}
     rng = random.Random(seed + 1)
     tick = max(0.05, devices / rate)  # every phone reports once per tick
     sent = 0
@@ -121,7 +125,10 @@ def run(endpoints: list[str], devices: int, rate: float, duration: float, seed: 
         t0 = time.monotonic()
         groups: dict[str, list[dict]] = {e: [] for e in endpoints}
         for i, (phone, bounds) in enumerate(fleet):
-            groups[endpoints[i % len(endpoints)]].append(phone.step(tick, rng, bounds))
+            position = phone.step(tick, rng, bounds)
+            if tokens:
+                position["token"] = tokens[phone.device_id]
+            groups[endpoints[i % len(endpoints)]].append(position)
         for url, positions in groups.items():
             for chunk in range(0, len(positions), 2000):
                 post(url, positions[chunk : chunk + 2000])
@@ -138,14 +145,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=30, help="seconds (0: until SIGTERM)")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--wait-endpoints", type=float, default=120, help="seconds to wait for the endpoints")
+    p.add_argument("--device-key-file", default=None, help="key of the per-device tokens (tormenta.devices)")
+    p.add_argument("--no-device-tokens", action="store_true", help="post without tokens")
     args = p.parse_args(argv)
+    from tormenta.devices import DeviceKeyError, load_key
+
+    try:
+        key = None if args.no_device_tokens else load_key(args.device_key_file)
+    except DeviceKeyError as exc:
+        log.error("CONFIG ERROR: %s", exc)
+        return 78  # tormenta.failures.EXIT_FATAL: no retry can fix it
     logging.basicConfig(level=logging.INFO)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     endpoints = [e.rstrip("/") for e in args.endpoints.split(",")]
     wait_for_endpoints(endpoints, args.wait_endpoints, stop)
-    sent = run(endpoints, args.devices, args.rate, args.duration, args.seed, stop)
+    sent = run(endpoints, args.devices, args.rate, args.duration, args.seed, stop, key)
     print(json.dumps({"positions_accepted": sent}))
     return 0
 

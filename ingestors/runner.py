@@ -82,6 +82,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     g = sub.add_parser("geo-http", parents=[common], help="HTTP endpoint phones POST positions to")
     g.add_argument("--host", default="127.0.0.1")
     g.add_argument("--port", type=int, default=8181)
+    g.add_argument("--device-key-file", default=None,
+                   help="key of the per-device tokens (default: $TORMENTA_GEO_DEVICE_KEY_FILE or "
+                        "<TORMENTA_HOME>/secrets/geo-devices.key)")  # fmt: skip
+    g.add_argument("--no-device-tokens", action="store_true",
+                   help="accept positions without tokens (refused beyond loopback)")  # fmt: skip
 
     r = sub.add_parser("replay", parents=[common], help="replay a JSON-lines or CSV file")
     r.add_argument("--file", required=True)
@@ -217,8 +222,10 @@ def open_source(args: argparse.Namespace, name: str, producer: EventProducer):
 
         return FileReplay(args.file, KINDS[args.kind], name=name), None
     from ingestors.sources.mobile_geo import GeoHttpSource
+    from tormenta.devices import load_key
 
-    return GeoHttpSource(producer, args.host, args.port, name=name), None
+    key = None if args.no_device_tokens else load_key(args.device_key_file)
+    return GeoHttpSource(producer, args.host, args.port, name=name, device_key=key), None
 
 
 if __name__ == "__main__":

@@ -274,6 +274,11 @@ class SupervisionError(RuntimeError):
     pass
 
 
+class RunFailed(SupervisionError):
+    """The run stopped in order because a part of it failed (or it was stuck): final, a retry of
+    the supervisor would only find the same failure again."""
+
+
 def patient(s: Supervision, what: str, call: Callable[[], Any]) -> Any:
     """``call()``, retried with backoff (poll_s doubling to 30 s) for up to ``s.outage_s``.
 
@@ -373,7 +378,7 @@ def supervise(s: Supervision) -> dict[str, Any]:
     failed = state.get("failed") or {}
     if failure or failed:  # this try's failure, or any part's (an earlier try of this task included)
         parts = "; ".join(f"{name}: {doc.get('reason') or doc}" for name, doc in sorted(failed.items()))
-        raise SupervisionError(failure or f"parts of the run failed: {parts}")
+        raise RunFailed(failure or f"parts of the run failed: {parts}")
     return {"reason": reason, "stopped": sorted(state["stopped"]), "unconfirmed": sorted(pending)}
 
 

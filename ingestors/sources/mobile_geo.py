@@ -2,7 +2,11 @@
 
     POST /v1/positions   body: one position or a JSON list of positions
       {"device_id": "dev-00042", "trip_id": "t-9", "seq": 17, "lat": 40.41, "lon": -3.70,
-       "speed_kmh": 31.5, "time": 1764160000000}
+       "speed_kmh": 31.5, "time": 1764160000000, "token": "<the device's token>"}
+
+With a device key (always, beyond loopback) every position carries its device's token
+(``tormenta.devices``); a request with a missing or wrong one gets 401 and none of it is produced,
+so a phone cannot post for another.
 
 The event id is ``<device_id>-<seq>``, chosen by the phone, so a phone that retries a POST
 produces the same ids and the pipeline stores them once. The endpoint answers only after Kafka
@@ -26,10 +30,22 @@ from typing import Any
 from ingestors.producer import EventProducer
 from ingestors.sources.base import envelope
 from tormenta.contracts import GEO
+from tormenta.devices import token_ok
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 MAX_POSITIONS = 5000
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class BadPosition(ValueError):
@@ -99,9 +115,12 @@ class GeoHttpSource:
 
     def __init__(self, producer: EventProducer, host: str = "127.0.0.1", port: int = 8181,
                  name: str = "geo-http", ack_timeout: float = 30.0, request_timeout: float = 10.0,
-                 workers: int = 32, backlog: int = 128) -> None:  # fmt: skip
+                 workers: int = 32, backlog: int = 128, device_key: bytes | None = None) -> None:  # fmt: skip
         if not producer.reports_successes:
             raise ValueError("GeoHttpSource answers each POST on delivery: use EventProducer(report_successes=True)")
+        if device_key is None and not is_loopback(host):
+            raise ValueError(f"a geo endpoint on {host} (beyond loopback) needs device tokens: give it the device key")
+        self.device_key = device_key
         self.producer = producer
         self.name = name
         self.ack_timeout = ack_timeout
@@ -151,6 +170,13 @@ class GeoHttpSource:
                         source.rejected += 1
                     reason = str(exc) if isinstance(exc, BadPosition) else "invalid_json"
                     return self._reply(400, {"error": reason})
+                if source.device_key is not None:
+                    impostor = next((p["device_id"] for p in positions
+                                     if not token_ok(source.device_key, p["device_id"], p.get("token"))), None)  # fmt: skip
+                    if impostor is not None:  # the whole request is refused: nothing of it is produced
+                        with source._lock:
+                            source.rejected += 1
+                        return self._reply(401, {"error": f"bad_device_token:{impostor[:64]}"})
                 ok, err = source.produce_and_wait(events)
                 if not ok:
                     return self._reply(503, {"error": f"not acknowledged by Kafka: {err}"})

@@ -63,7 +63,8 @@ def test_offsets_aged_out_fail_the_dag_run_with_the_reason_on_its_page(admin, st
     parts = probe.list_topics(topic, timeout=30).topics[topic].partitions
     ends = [TopicPartition(topic, p, probe.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]) for p in parts]
     probe.close()
-    for future in AdminClient({"bootstrap.servers": stack.kafka_bootstrap}).delete_records(ends).values():
+    admin_client = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})  # kept: its futures need it alive
+    for future in admin_client.delete_records(ends).values():
         future.result(30)
 
     run2 = admin.trigger(MB, conf=conf)["dag_run_id"]

@@ -140,7 +140,7 @@ def test_hostile_params_are_rejected_by_the_schema(admin, dag_id, conf):
 
 
 def _secrets(stack) -> dict[str, str]:
-    """Every secret of the stack: the Airflow keys and both users' passwords (the viewer's is also
+    """Every secret of the stack: the Airflow keys, the geo device key and every user's password (the viewer's is also
     the `airflow_api` connection's, which the supervisor uses)."""
     from tormenta.stack.airflow_setup import passwords_file
 

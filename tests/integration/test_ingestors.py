@@ -15,6 +15,7 @@ import pytest
 from ingestors.producer import DeliveryError, EventProducer
 from ingestors.sources.mobile_geo import GeoHttpSource
 from tormenta.contracts import GEO
+from tormenta.devices import device_token, new_key
 from tormenta.kafka import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -59,18 +60,29 @@ def test_geo_endpoint_answers_after_kafka_acknowledged(stack, unique):
     topic = f"test.geo.{unique}"  # its own topic: the shared one may hold millions of records to read past
     ensure_topics(stack.kafka_bootstrap, [TopicSpec(topic, 4)])
     producer = EventProducer(stack.kafka_bootstrap, "geo-test", report_successes=True, topics={GEO.name: topic})
-    src = GeoHttpSource(producer, port=0, name=f"geo-{unique}")
+    key = new_key().encode()
+    src = GeoHttpSource(producer, port=0, name=f"geo-{unique}", device_key=key)
     threading.Thread(target=src.serve_forever, daemon=True).start()
     stop = threading.Event()
     threading.Thread(target=lambda: [producer.poll(0.05) for _ in iter(stop.is_set, True)], daemon=True).start()
+    me, other = f"dev-{unique}", f"other-{unique}"
     try:
         url = f"http://127.0.0.1:{src.port}/v1/positions"
-        body = [{"device_id": f"dev-{unique}", "trip_id": "t", "seq": i, "lat": 40.4, "lon": -3.7,
-                 "speed_kmh": 12.5, "time": int(time.time() * 1000)} for i in range(50)]  # fmt: skip
+        body = [{"device_id": me, "trip_id": "t", "seq": i, "lat": 40.4, "lon": -3.7,
+                 "speed_kmh": 12.5, "time": int(time.time() * 1000), "token": device_token(key, me)}
+                for i in range(50)]  # fmt: skip
         req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
         with urllib.request.urlopen(req, timeout=30) as resp:
             assert json.loads(resp.read()) == {"accepted": 50}
         assert producer.stats.acked == 50  # acknowledged before the 200 went out
+        # a phone posting for another with its own token, or without one: 401, nothing produced
+        for token in (device_token(key, me), None, "0" * 32):
+            impostor = [{**body[0], "device_id": other, "seq": 1, "token": token}]
+            req = urllib.request.Request(url, data=json.dumps([body[1], *impostor]).encode(), method="POST")
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req, timeout=10)
+            assert err.value.code == 401 and f"bad_device_token:{other}" in err.value.read().decode()
+        assert producer.stats.sent == 50
         bad = urllib.request.Request(url, data=b'{"device_id": "x"}', method="POST")
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(bad, timeout=10)
@@ -81,6 +93,7 @@ def test_geo_endpoint_answers_after_kafka_acknowledged(stack, unique):
     got = [m for m in consume_all(stack.kafka_bootstrap, topic, 50, timeout=30)
            if m.key() == f"dev-{unique}".encode()]  # fmt: skip
     assert sorted(json.loads(m.value())["event_id"] for m in got) == sorted(f"dev-{unique}-{i}" for i in range(50))
+    assert all("token" not in json.loads(m.value()) for m in got)  # the token never reaches Kafka
 
 
 def test_runner_stops_gracefully_and_reports(stack, unique):

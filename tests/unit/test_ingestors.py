@@ -79,3 +79,43 @@ def test_file_replay_jsonl_and_csv(tmp_path):
     bad.write_text("{oops\n")
     with pytest.raises(ValueError, match="bad.jsonl:1"):
         FileReplay(bad, SOCIAL).poll(5)
+
+
+def test_a_device_token_is_the_device_s_own(tmp_path):
+    from tormenta.devices import DeviceKeyError, device_token, load_key, new_key, token_ok
+
+    (tmp_path / "k").write_text(new_key() + "\n")
+    key = load_key(tmp_path / "k")
+    assert token_ok(key, "dev-1", device_token(key, "dev-1"))
+    assert not token_ok(key, "dev-2", device_token(key, "dev-1"))  # one phone's token is not another's
+    assert not token_ok(key, "dev-1", None) and not token_ok(key, "dev-1", 12345)
+    assert not token_ok(load_key_of(tmp_path, new_key()), "dev-1", device_token(key, "dev-1"))  # another key
+    with pytest.raises(DeviceKeyError, match="no device key"):
+        load_key(tmp_path / "missing")
+    (tmp_path / "short").write_text("abc")
+    with pytest.raises(DeviceKeyError, match="too short"):
+        load_key(tmp_path / "short")
+
+
+def load_key_of(tmp_path, text):
+    from tormenta.devices import load_key
+
+    (tmp_path / "other").write_text(text)
+    return load_key(tmp_path / "other")
+
+
+def test_an_endpoint_beyond_loopback_without_tokens_refuses_to_start(capsys):
+    from ingestors import runner
+
+    rc = runner.main(["geo-http", "--host", "0.0.0.0", "--port", "0", "--no-device-tokens", "--bootstrap", "127.0.0.1:1"])
+    assert rc == 78
+    assert "beyond loopback" in capsys.readouterr().out
+
+
+def test_an_endpoint_without_its_key_file_refuses_to_start(tmp_path, capsys):
+    from ingestors import fleet, runner
+
+    missing = str(tmp_path / "none.key")
+    assert runner.main(["geo-http", "--port", "0", "--device-key-file", missing, "--bootstrap", "127.0.0.1:1"]) == 78
+    assert "no device key" in capsys.readouterr().out
+    assert fleet.main(["--endpoints", "http://127.0.0.1:1", "--device-key-file", missing]) == 78

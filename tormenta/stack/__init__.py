@@ -96,7 +96,10 @@ def up(timeout: float = 300.0) -> dict[str, bool]:
         jvm.ensure_jars(name)
     for folder in (s.data_dir, s.logs_dir, s.run_dir, s.conf_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    from tormenta import devices
     from tormenta.housekeeping import Limits, rotate_logs
+
+    airflow_setup._secret(s, devices.KEY_FILE, devices.new_key)  # the geo endpoint's device tokens
 
     limits = Limits.from_env()
     for name in rotate_logs(s.logs_dir, limits.log_max_mb, limits.log_keep):
