@@ -28,6 +28,22 @@ os.environ.setdefault("TORMENTA_TASK_TOKEN_SECONDS", "60")
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="tormenta-airflow-tests-"))
 
 
+TIERS = ("unit", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects: a file without its pytestmark still runs
+def pytest_collection_modifyitems(config, items):
+    """Every test is marked with its tier from its folder (tests/unit -> unit, ...), so that
+    ``make test``'s ``-m "unit or integration or e2e"`` can never silently leave a file out."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    for item in items:
+        parts = Path(str(item.fspath)).resolve().relative_to(root).parts
+        if parts and parts[0] in TIERS and item.get_closest_marker(parts[0]) is None:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
 @pytest.fixture(scope="session")
 def stack():
     from tormenta import stack as stack_mod

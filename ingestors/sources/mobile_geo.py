@@ -59,9 +59,13 @@ class BoundedHTTPServer(HTTPServer):
     """An HTTP server with ``workers`` threads and at most ``backlog`` more connections waiting."""
 
     def __init__(self, address, handler, workers: int = 32, backlog: int = 128) -> None:
+        # the kernel's listen queue as deep as ours (socketserver's default is 5 connections)
+        self.request_queue_size = max(5, workers + backlog)
         super().__init__(address, handler)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="geo-http")
         self.slots = threading.BoundedSemaphore(workers + backlog)
+        self._count = threading.Lock()
+        self.in_use = 0  # connections being served or waiting for a worker
 
     def process_request(self, request, client_address) -> None:
         if not self.slots.acquire(blocking=False):
@@ -71,6 +75,8 @@ class BoundedHTTPServer(HTTPServer):
                 pass
             self.shutdown_request(request)
             return
+        with self._count:
+            self.in_use += 1
         self.pool.submit(self._work, request, client_address)
 
     def _work(self, request, client_address) -> None:
@@ -80,6 +86,8 @@ class BoundedHTTPServer(HTTPServer):
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
+            with self._count:
+                self.in_use -= 1
             self.slots.release()
 
     def server_close(self) -> None:

@@ -235,9 +235,15 @@ def test_geo_endpoint_answers_malformed_requests_with_4xx_and_bounds_its_workers
         reply = _raw_http(src.port, post + b"Content-Length: %d\r\n\r\n" % len(neg) + neg)
         assert b" 400 " in reply and b"negative:seq" in reply
         # 4 idle connections take the 2 workers and the 2 queue slots: the next one is refused at once
+        deadline = time.monotonic() + 5  # the reply above can arrive before its worker let go of its slot
+        while src.server.in_use and time.monotonic() < deadline:
+            time.sleep(0.05)
         idle = [socket.create_connection(("127.0.0.1", src.port)) for _ in range(4)]
-        time.sleep(0.3)
-        assert _raw_http(src.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503")
+        while src.server.in_use < 4 and time.monotonic() < deadline + 5:
+            time.sleep(0.05)
+        assert src.server.in_use == 4
+        busy = _raw_http(src.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert busy.startswith(b"HTTP/1.1 503"), busy[:200]
         time.sleep(13)  # the socket timeout lets the idle clients go (two rounds of two workers)
         reply = _raw_http(src.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
