@@ -108,6 +108,30 @@ class Fresh:
             conn.close()
 
 
+def own_namespace(stack, request, prefix: str) -> tuple[str, Fresh]:
+    """A namespace for one test (topics, tables, checkpoint), its HBase tables dropped at the end."""
+    from tormenta.hbase import HBaseEndpoint
+    from tormenta.reference import drop_namespace
+
+    ns = prefix + uuid.uuid4().hex[:8]
+
+    def drop():
+        conn = HBaseEndpoint(stack.bind_host, stack.thrift_port, timeout_ms=120_000).connect()
+        try:
+            drop_namespace(conn, ns)
+        finally:
+            conn.close()
+
+    request.addfinalizer(drop)
+    return ns, Fresh(HBaseEndpoint(stack.bind_host, stack.thrift_port))
+
+
+def one_ingestor_conf(ns: str, max_events: int) -> dict:
+    """Micro-batch Params of a small social run: one ingestor for the ten pages, 10 comments/s each."""
+    return {"namespace": ns, "interval": "PT1S", "sources": ["social"], "hot_pages": [], "ingestors_other_pages": 1,
+            "rate_per_page": 10, "max_events_per_ingestor": max_events}  # fmt: skip
+
+
 def dead_letter_reasons(hbase, ns: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for _, cells in hbase.table(f"{ns}_dead_letters").scan(columns=[b"d:reason"]):

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-import uuid
 
 import pytest
 
-from tests.e2e.story import MB, STOP, Fresh, ti, wait_until
+from tests.e2e.story import MB, STOP, one_ingestor_conf, own_namespace, ti, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -29,23 +28,10 @@ def test_offsets_aged_out_fail_the_dag_run_with_the_reason_on_its_page(admin, st
     from tests.e2e.browser import artifacts_dir, logged_in, shoot
     from tests.integration.test_streaming import social_events
     from tormenta.contracts import SOCIAL, topic_for
-    from tormenta.hbase import HBaseEndpoint
-    from tormenta.reference import drop_namespace
     from tormenta.stack.airflow_setup import passwords_file
 
-    ns = "dl" + uuid.uuid4().hex[:8]
-    hbase = Fresh(HBaseEndpoint(stack.bind_host, stack.thrift_port))
-
-    def drop():
-        conn = HBaseEndpoint(stack.bind_host, stack.thrift_port, timeout_ms=120_000).connect()
-        try:
-            drop_namespace(conn, ns)
-        finally:
-            conn.close()
-
-    request.addfinalizer(drop)
-    conf = {"namespace": ns, "interval": "PT1S", "sources": ["social"], "hot_pages": [], "ingestors_other_pages": 1,
-            "rate_per_page": 10, "max_events_per_ingestor": 300}  # fmt: skip
+    ns, hbase = own_namespace(stack, request, "dl")
+    conf = one_ingestor_conf(ns, 300)
     run1 = admin.trigger(MB, conf=conf)["dag_run_id"]
     table = f"{ns}_social_comments"
     wait_until("run 1 events stored", lambda: hbase.count(table) >= 300, timeout=400)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 
 import pytest
 
-from tests.e2e.story import MB, STOP, Fresh, processes_of, ti, wait_until
+from tests.e2e.story import MB, STOP, one_ingestor_conf, own_namespace, processes_of, ti, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -28,22 +27,9 @@ def _batches(log: str) -> list[int]:
 
 @pytest.mark.contract(15)
 def test_marking_the_stream_failed_stops_the_driver_and_the_next_run_resumes(admin, stack, request):
-    from tormenta.hbase import HBaseEndpoint
-    from tormenta.reference import drop_namespace
 
-    ns = "mf" + uuid.uuid4().hex[:8]
-    hbase = Fresh(HBaseEndpoint(stack.bind_host, stack.thrift_port))
-
-    def drop():
-        conn = HBaseEndpoint(stack.bind_host, stack.thrift_port, timeout_ms=120_000).connect()
-        try:
-            drop_namespace(conn, ns)
-        finally:
-            conn.close()
-
-    request.addfinalizer(drop)
-    conf = {"namespace": ns, "interval": "PT1S", "sources": ["social"], "hot_pages": [], "ingestors_other_pages": 1,
-            "rate_per_page": 10, "max_events_per_ingestor": PER_INGESTOR_RUN1}  # fmt: skip
+    ns, hbase = own_namespace(stack, request, "mf")
+    conf = one_ingestor_conf(ns, PER_INGESTOR_RUN1)
     run1 = admin.trigger(MB, conf=conf)["dag_run_id"]
     table = f"{ns}_social_comments"
     wait_until("first events in HBase", lambda: hbase.count(table) > 0, timeout=360)

@@ -9,11 +9,10 @@ left, and the stored feed has no hole.
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 
-from tests.e2e.story import MB, STOP, Fresh, processes_of, ti, wait_until
+from tests.e2e.story import MB, STOP, one_ingestor_conf, own_namespace, processes_of, ti, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -22,22 +21,9 @@ OUTAGE_S = 75
 
 def test_a_run_outlives_an_hbase_outage_and_still_stops_in_order(admin, stack, request):
     from tormenta import stack as stack_mod
-    from tormenta.hbase import HBaseEndpoint
-    from tormenta.reference import drop_namespace
 
-    ns = "ho" + uuid.uuid4().hex[:8]
-    hbase = Fresh(HBaseEndpoint(stack.bind_host, stack.thrift_port))
-
-    def drop():
-        conn = HBaseEndpoint(stack.bind_host, stack.thrift_port, timeout_ms=120_000).connect()
-        try:
-            drop_namespace(conn, ns)
-        finally:
-            conn.close()
-
-    request.addfinalizer(drop)
-    conf = {"namespace": ns, "interval": "PT1S", "sources": ["social"], "hot_pages": [], "ingestors_other_pages": 1,
-            "rate_per_page": 10, "max_events_per_ingestor": 0}  # fmt: skip
+    ns, hbase = own_namespace(stack, request, "ho")
+    conf = one_ingestor_conf(ns, 0)
     run = admin.trigger(MB, conf=conf)["dag_run_id"]
     table = f"{ns}_social_comments"
     wait_until("first events in HBase", lambda: hbase.count(table) > 0, timeout=360)

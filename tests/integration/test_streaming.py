@@ -446,6 +446,14 @@ def _group_alive(pgid: int) -> bool:
         return False
 
 
+def _start_logged(env, log_path, max_offsets: int):
+    """The streaming job in a session of its own (as the operator starts it), its output in a file."""
+    cmd = spark_submit_command("streaming", [*env.args(max_offsets=max_offsets), "--run-seconds", "900"])
+    with log_path.open("w") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=python_env(), start_new_session=True)
+    return proc, log_path
+
+
 def _wait_for_batches(env, proc, n: int) -> None:
     deadline = time.monotonic() + 300
     while len(env.metrics()) < n:
@@ -478,10 +486,7 @@ def test_sigterm_stops_the_query_at_once_and_the_next_run_resumes(env, tmp_path)
 
     social = social_events(6000, seed=41)
     env.send_social(social)
-    out = tmp_path / "driver.log"
-    cmd = spark_submit_command("streaming", [*env.args(max_offsets=500), "--run-seconds", "600"])
-    with out.open("w") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=python_env(), start_new_session=True)
+    proc, out = _start_logged(env, tmp_path / "driver.log", max_offsets=500)
     try:
         _wait_for_batches(env, proc, 3)
         driver = next(c for c in psutil.Process(proc.pid).children(recursive=True) if "streaming.py" in _cmdline(c))
@@ -551,10 +556,7 @@ def test_hbase_restarted_during_writes_keeps_every_write_and_lands_the_retried_b
 
     social = social_events(8000, seed=43)
     env.send_social(social)
-    out = tmp_path / "driver.log"
-    cmd = spark_submit_command("streaming", [*env.args(max_offsets=400), "--run-seconds", "900"])
-    with out.open("w") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=python_env(), start_new_session=True)
+    proc, out = _start_logged(env, tmp_path / "driver.log", max_offsets=400)
     try:
         _wait_for_batches(env, proc, 3)
         stored_before = {k for k, _ in env.table("social_comments").scan()}
