@@ -20,6 +20,7 @@ OUTAGE_S = 75
 
 
 def test_a_run_outlives_an_hbase_outage_and_still_stops_in_order(admin, stack, request):
+    from tests.integration.test_chaos import holes
     from tormenta import stack as stack_mod
 
     ns, hbase = own_namespace(stack, request, "ho")
@@ -52,10 +53,5 @@ def test_a_run_outlives_an_hbase_outage_and_still_stops_in_order(admin, stack, r
         ids = [k.split(b"|", 1)[1].decode() for k, _ in conn.table(table).scan(columns=[b"d:page_id"])]
     finally:
         conn.close()
-    by_page: dict[str, set[int]] = {}
-    for event_id in ids:
-        page, n = event_id.rsplit("-c", 1)
-        by_page.setdefault(page, set()).add(int(n))
-    holes = [(p, n) for p, ns_ in by_page.items() for n in ns_ if n > 0 and n - 1 not in ns_]
-    assert ids and holes == [], holes[:10]
+    assert ids and holes(ids) == [], holes(ids)[:10]
     assert set(hbase.dead_letter_reasons(ns)) <= {"duplicate_event_id"}

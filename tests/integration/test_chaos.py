@@ -29,7 +29,7 @@ import psutil
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.integration.test_streaming import Env
+from tests.integration.test_streaming import Env, stored_minutes
 from tormenta.spark_conf import spark_submit_command
 from tormenta.stack.services import python_env
 
@@ -143,12 +143,13 @@ def kafka_records(env: Env) -> int:
         probe.close()
 
 
-def chains(event_ids: set[str]) -> dict[str, list[int]]:
-    out = defaultdict(list)
+def holes(event_ids) -> list[tuple[str, int]]:
+    """(page, n) of every stored comment whose predecessor, comment n - 1 of its page, is missing."""
+    by_page: dict[str, set[int]] = defaultdict(set)
     for event_id in event_ids:
         page, n = event_id.rsplit("-c", 1)
-        out[page].append(int(n))
-    return out
+        by_page[page].add(int(n))
+    return sorted((page, n) for page, ns in by_page.items() for n in ns if n > 0 and n - 1 not in ns)
 
 
 @pytest.mark.contract(8)
@@ -188,17 +189,17 @@ def test_chaos_run_leaves_no_hole_and_no_double(stack, hbase, unique, tmp_path):
     try:
         stored = {k.split(b"|", 1)[1].decode() for k, _ in env.table("social_comments").scan(columns=[b"d:page_id"])}
         acked = {f"{pages_owner}-c{n:012d}" for pages_owner, n in _acknowledged(tmp_path)}
-        counted = sum(v[0] for v in _minute_counts(env).values())
+        counted = sum(v[0] for v in stored_minutes(env).values())
         duplicates_recognised = sum(1 for _, c in env.table("dead_letters").scan() if c[b"d:reason"] == b"duplicate_event_id")
         other_dead = sum(1 for _, c in env.table("dead_letters").scan() if c[b"d:reason"] != b"duplicate_event_id")
         produced = kafka_records(env)
     finally:
         env.close()
-    holes = [(page, n) for page, ns in chains(stored).items() for n in ns if n > 0 and n - 1 not in set(ns)]
+    missing_predecessors = holes(stored)
     figures = {
         "seed": SEED, "kills": dict(chaos.kills), "restarts": dict(chaos.restarts), "produced_to_kafka": produced,
         "acknowledged": len(acked), "stored": len(stored), "counted_in_aggregates": counted,
-        "holes": len(holes), "missing_acknowledged": len(acked - stored), "stored_not_acknowledged": len(stored - acked),
+        "holes": len(missing_predecessors), "missing_acknowledged": len(acked - stored), "stored_not_acknowledged": len(stored - acked),
         "sent_twice_and_recognised": duplicates_recognised, "counted_twice": counted - len(stored),
     }  # fmt: skip
     (artifacts_dir().parent / "chaos.json").write_text(json.dumps(figures, indent=2))
@@ -206,7 +207,7 @@ def test_chaos_run_leaves_no_hole_and_no_double(stack, hbase, unique, tmp_path):
     assert set(chaos.kills) == set(KINDS), figures  # every kind of part really was killed
     assert acked and acked <= stored, figures  # every acknowledged event is stored
     assert stored == acked, figures  # every feed ran to its end, so all it sent was acknowledged
-    assert holes == [], holes[:10]
+    assert missing_predecessors == [], missing_predecessors[:10]
     assert counted == len(stored), figures  # none counted twice
     assert other_dead == 0, figures
     assert produced == len(stored) + duplicates_recognised, figures  # good + dead == produced
@@ -220,10 +221,3 @@ def _acknowledged(tmp_path):
         position = json.loads((tmp_path / f"{name}.position").read_text())
         for page in pages.split(","):
             yield from ((page, n) for n in range(shard, position["next_n"][page], shards))
-
-
-def _minute_counts(env: Env) -> dict:
-    out = {}
-    for key, cells in env.table("social_minute").scan():
-        out[key] = [sum(json.loads(v)["comments"] for v in cells.values())]
-    return out
