@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: up down status logs test test-unit lint install jars smoke browser bench clean-data help
+.PHONY: up down status logs test test-unit lint install jars smoke browser bench clean-data help \
+	cluster-up cluster-test cluster-test-ci cluster-down cluster-status
 .DEFAULT_GOAL := help
 
 help:
@@ -15,6 +16,10 @@ help:
 	@echo "make down    - stop the pipelines in order, then what 'make up' started (data is kept)"
 	@echo "make status  - services, pids, health, memory"
 	@echo "make bench   - benchmarks B1-B7 (BENCH_ARGS='--only B1,B3 --runs 5')"
+	@echo "make cluster-up       - the platform as a 19-container cluster on this host (docker/): engine, images, up"
+	@echo "make cluster-test     - cluster-up, then every cluster test incl. the node kills (~35 min)"
+	@echo "make cluster-test-ci  - cluster-up, then the cluster tests without the node kills (what .ci/run runs)"
+	@echo "make cluster-down     - remove the cluster's containers (CLUSTER_ARGS='--remove-data --stop-engine')"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; v=sys.version_info; sys.exit(0 if v >= (3, 11) else "Python 3.11+ is required, found %d.%d" % v[:2])'
@@ -76,3 +81,22 @@ bench: jars
 
 clean-data: down
 	rm -rf var
+
+# The cluster (docker/): `tormenta cluster up` installs the engine (Debian's docker.io,
+# docker-compose, debootstrap), builds the images and waits until every service is healthy.
+cluster-up: jars
+	$(BIN)/tormenta cluster up
+
+cluster-status: install
+	$(BIN)/tormenta cluster status
+
+cluster-test: cluster-up
+	@echo "[cluster-test] every cluster test, node kills included"
+	$(BIN)/pytest -m cluster tests/cluster
+
+cluster-test-ci: cluster-up
+	@echo "[cluster-test-ci] the cluster tests without the node kills"
+	$(BIN)/pytest -m "cluster and not node_kill" tests/cluster
+
+cluster-down: install
+	$(BIN)/tormenta cluster down $(CLUSTER_ARGS)

@@ -29,7 +29,7 @@ def consumer_performance(topic: str, n: int) -> float:
 
 
 def spark_read(topic: str, cores: int) -> float:
-    from tormenta.spark_conf import DEFAULT_CONF
+    from tormenta.spark_conf import default_conf
     from tormenta.stack.services import python_env
 
     s = settings()
@@ -39,7 +39,7 @@ def spark_read(topic: str, cores: int) -> float:
     from tormenta import jvm
 
     cmd = [str(Path(sys.executable).parent / "spark-submit"), "--master", f"local[{cores}]"]
-    for k, v in DEFAULT_CONF.items():
+    for k, v in default_conf().items():
         cmd += ["--conf", f"{k}={v}"]
     cmd += ["--jars", ",".join(str(p) for p in jvm.spark_jar_paths()), str(REPO / "bench" / "spark_read_job.py"),
             s.kafka_bootstrap, topic, str(s.home / "bench-checkpoints" / f"b2-{tag()}")]  # fmt: skip

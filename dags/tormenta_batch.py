@@ -67,7 +67,8 @@ def tormenta_batch():
             w = batch.resolve_window(params["window_start"], params["window_end"], run_date)
         except ValueError as exc:
             raise AirflowFailException(f"bad window: {exc}") from None
-        out = {**w.as_dict(), **batch.paths(load().home, w, run_id)}
+        s = load()
+        out = {**w.as_dict(), **batch.paths(s.home, w, run_id, s.landing_root, s.warehouse_root)}
         print(f"window {out['start']} -> {out['end']} ({w.label}), {params['parts']} part(s)")
         return out
 

@@ -39,7 +39,7 @@ def tormenta_smoke():
         from tormenta import kafka, smoke
 
         bootstrap = BaseHook.get_connection("kafka_default").extra_dejson["bootstrap.servers"]
-        kafka.ensure_topics(bootstrap, [smoke.TOPIC])
+        kafka.ensure_topics(bootstrap, [smoke.topic()])
         tag = "".join(ch if ch.isalnum() else "_" for ch in run_id)
         smoke.produce_events(bootstrap, tag, int(params["events"]))
         return tag

@@ -129,7 +129,14 @@ def process(spark, args: argparse.Namespace) -> dict:
     if args.write == "bulk":
         from pathlib import Path
 
-        staging = args.staging_dir or (Path(args.parquet_dir).resolve().parent / "hfiles").as_uri()
+        from tormenta.settings import is_uri
+
+        if args.staging_dir:
+            staging = args.staging_dir
+        elif is_uri(args.parquet_dir):  # next to the parquet folder, on the same file system
+            staging = args.parquet_dir.rstrip("/").rsplit("/", 1)[0] + "/hfiles"
+        else:
+            staging = (Path(args.parquet_dir).resolve().parent / "hfiles").as_uri()
     res = process_batch(df, ctx, refs, topics=topics_for(args.source_namespace), bulk_staging=staging,
                         bulk_partitions=args.parts)  # fmt: skip
     return {"step": "process", "label": res.label, "read": res.read, "good": res.good, "dead": res.dead,

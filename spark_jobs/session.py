@@ -21,13 +21,13 @@ def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, 
     # spark-submit starts the JVM first and hands its gateway to Python through this variable.
     if "PYSPARK_GATEWAY_PORT" not in os.environ:
         from tormenta import jvm
-        from tormenta.spark_conf import DEFAULT_CONF
+        from tormenta.spark_conf import default_conf
 
         builder = builder.master(master or "local[*]")
         builder = builder.config("spark.jars", ",".join(str(p) for p in jvm.spark_jar_paths()))
         for key, value in jvm.spark_classpath_conf().items():
             builder = builder.config(key, value)
-        for key, value in DEFAULT_CONF.items():
+        for key, value in default_conf().items():
             builder = builder.config(key, value)
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)

@@ -22,7 +22,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 from spark_jobs.cli_args import add_hbase_args, hbase_endpoint
 from tormenta import failures
@@ -83,7 +82,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def checkpoint_dir(root: str, query: str, version: int) -> str:
-    return str(Path(root) / query / f"v{version}")
+    from tormenta.settings import join
+
+    return join(root, query, f"v{version}")
 
 
 def query_shape(spark, args, endpoint, refs) -> dict:
@@ -318,17 +319,21 @@ def main(argv: list[str] | None = None) -> int:
 
     from tormenta import checkpoints
     from tormenta.control import ControlPlane, RoleError
+    from tormenta.settings import join
 
     checkpoint = checkpoint_dir(args.checkpoint_root, args.query_name, args.query_version)
     owner = {"query": args.query_name, "run": args.control_run}
     guard = contextlib.ExitStack()
+    # On a shared file system the locks live in ZooKeeper; losing that session means another
+    # driver may take the checkpoint over, so this one stops its query as on a SIGTERM.
+    locks = {"zookeeper": endpoint.zookeeper_quorum, "on_lost": lambda: os.kill(os.getpid(), signal.SIGTERM)}
     try:  # one query per namespace, one driver per checkpoint, the same query as the checkpoint's
-        guard.enter_context(checkpoints.exclusive(Path(args.checkpoint_root) / "_namespaces" / args.namespace,
-                                                  owner, what="namespace"))  # fmt: skip
-        guard.enter_context(checkpoints.exclusive(checkpoint, owner))
+        guard.enter_context(checkpoints.exclusive(join(args.checkpoint_root, "_namespaces", args.namespace),
+                                                  owner, what="namespace", **locks))  # fmt: skip
+        guard.enter_context(checkpoints.exclusive(checkpoint, owner, **locks))
         ControlPlane(endpoint, args.namespace).claim_role("stream")
         shape = query_shape(spark, args, endpoint, refs)
-        if checkpoints.check_shape(checkpoint, shape) == "adopted":
+        if checkpoints.check_shape(checkpoint, shape, checkpoints.files_for(checkpoint, spark)) == "adopted":
             log.warning("checkpoint %s had no recorded query shape: recorded this query's %s", checkpoint, shape)
     except (checkpoints.CheckpointError, RoleError) as exc:
         guard.close()

@@ -77,13 +77,20 @@ def resolve_window(start: str | None, end: str | None, run_date: dt.datetime) ->
     return Window(int(s.timestamp() * 1000), int(e.timestamp() * 1000))
 
 
-def paths(home: Path, window: Window, run_id: str) -> dict[str, str]:
-    """Landing (raw, as received) and warehouse (Parquet) folders of a window."""
+def paths(home: Path, window: Window, run_id: str, landing_root: str | None = None,
+          warehouse_root: str | None = None) -> dict[str, str]:  # fmt: skip
+    """Landing (raw, as received) and warehouse (Parquet) folders of a window. The roots may be
+    URIs of a shared file system (the executors write there); the source client's file and the
+    run reports stay local to the task (``home``)."""
+    from tormenta.settings import join
+
     safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    landing = landing_root or str(home / "landing")
+    warehouse = warehouse_root or str(home / "warehouse")
     return {
         "source_file": str(home / "landing" / window.label / "source" / "events.jsonl"),
-        "raw_dir": str(home / "landing" / window.label / "raw"),
-        "parquet_dir": str(home / "warehouse" / window.label / "parquet"),
+        "raw_dir": join(landing, window.label, "raw"),
+        "parquet_dir": join(warehouse, window.label, "parquet"),
         "land_report": str(home / "runs" / window.label / safe_run / "land.json"),
         "process_report": str(home / "runs" / window.label / safe_run / "process.json"),
     }

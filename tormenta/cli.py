@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections import deque
@@ -201,7 +202,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     if "--bootstrap" not in job_args:
         job_args += ["--bootstrap", s.kafka_bootstrap]
     if "--checkpoint-root" not in job_args:
-        job_args += ["--checkpoint-root", str(s.home / "checkpoints")]
+        job_args += ["--checkpoint-root", s.checkpoint_root]
     cmd = spark_submit_command("streaming", job_args, master=args.master)
     os.execve(cmd[0], cmd, python_env())
     return 0  # not reached
@@ -234,6 +235,23 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """The platform as a multi-node cluster (docker/): up, down, status, memory."""
+    from tormenta.stack import cluster
+
+    if args.action == "up":
+        e = cluster.up(build=not args.no_build)
+        print(json.dumps(e.__dict__, indent=2))
+        return 0
+    if args.action == "down":
+        cluster.down(remove_data=args.remove_data, engine=args.stop_engine)
+        return 0
+    if args.action == "memory":
+        print(json.dumps(cluster.memory(), indent=2))
+        return 0
+    return cluster.status()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tormenta", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--lines", type=int, default=40, help="logs: lines per service")
     p.add_argument("--timeout", type=float, default=300, help="up: seconds to wait per service")
     p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser("cluster", help="the platform as a multi-node cluster on this host (docker/)")
+    p.add_argument("action", choices=["up", "down", "status", "memory"])
+    p.add_argument("--no-build", action="store_true", help="up: reuse the built image")
+    p.add_argument("--remove-data", action="store_true", help="down: delete the cluster's data too")
+    p.add_argument("--stop-engine", action="store_true", help="down: stop the cluster's dockerd too")
+    p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("jars", help="resolve the JVM components from Maven Central")
     p.add_argument("--force", action="store_true")

@@ -13,8 +13,24 @@ log = logging.getLogger(__name__)
 class TopicSpec:
     name: str
     partitions: int = 3
-    replication: int = 1
+    replication: int = -1  # -1: the brokers' default.replication.factor (KIP-464)
     config: dict[str, str] = field(default_factory=dict)
+
+
+def durability() -> tuple[int, dict[str, str]]:
+    """Replication factor and topic config from settings (``TORMENTA_TOPIC_REPLICATION`` and
+    ``TORMENTA_TOPIC_MIN_ISR``): ``(-1, {})`` leaves both to the brokers' defaults."""
+    from tormenta.settings import load
+
+    s = load()
+    replication, min_isr = s.topic_replication, s.topic_min_isr
+    if replication == 0 or replication < -1:
+        raise ValueError(f"TORMENTA_TOPIC_REPLICATION={replication}: use -1 (brokers' default) or >= 1")
+    if min_isr < 0 or (replication > 0 and min_isr > replication):
+        raise ValueError(f"TORMENTA_TOPIC_MIN_ISR={min_isr} must be 0 (brokers' default) .. the replication")
+    if replication > 0 and min_isr == replication:
+        log.warning("min.insync.replicas = replication (%d): one broker down stops every acks=all write", min_isr)
+    return replication, ({"min.insync.replicas": str(min_isr)} if min_isr else {})
 
 
 def retention_config() -> dict[str, str]:
@@ -35,7 +51,9 @@ def contract_topics(namespace: str = "tormenta") -> list[TopicSpec]:
     """The event topics of a namespace, with their partitions and retention."""
     from tormenta.contracts import KINDS, TOPIC_PARTITIONS, topic_for
 
-    return [TopicSpec(topic_for(k, namespace), TOPIC_PARTITIONS, config=retention_config()) for k in KINDS.values()]
+    replication, config = durability()
+    return [TopicSpec(topic_for(k, namespace), TOPIC_PARTITIONS, replication, {**retention_config(), **config})
+            for k in KINDS.values()]  # fmt: skip
 
 
 def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0, apply_config: bool = False

@@ -17,6 +17,7 @@ from tormenta import capacity
 from tormenta.contracts import GEO, SOCIAL, table_name, topic_for
 from tormenta.intervals import PARAM_PATTERN, parse_interval
 from tormenta.reference import POLITICIANS
+from tormenta.settings import load
 
 DAG_ID = "tormenta_microbatch"
 STOP_DAG_ID = "tormenta_microbatch_stop"
@@ -144,12 +145,14 @@ def plan(p: dict[str, Any], cores: int | None = None) -> Plan:
     if "geo" in p["sources"]:
         n = int(p["geo_endpoints"])
         ports = [GEO_BASE_PORT + i for i in range(n)]
+        geo_host = load().geo_host  # where the endpoints listen and the phones post
         for i, port in enumerate(ports):
             specs.append({"name": f"geo-http-{i + 1}", "module": "ingestors.runner", "pulls": False,
-                          "argv": ["geo-http", "--port", str(port), "--topic", topic_for(GEO, ns)]})  # fmt: skip
+                          "argv": ["geo-http", "--host", geo_host, "--port", str(port),
+                                   "--topic", topic_for(GEO, ns)]})  # fmt: skip
         specs.append({
             "name": "phones", "module": "ingestors.fleet", "pulls": False,
-            "argv": ["--endpoints", ",".join(f"http://127.0.0.1:{port}" for port in ports),
+            "argv": ["--endpoints", ",".join(f"http://{geo_host}:{port}" for port in ports),
                      "--devices", str(int(p["geo_devices"])), "--rate", f"{float(p['geo_rate']):g}",
                      "--duration", "0"],
         })  # fmt: skip

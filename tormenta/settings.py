@@ -48,6 +48,18 @@ class Settings:
     kafka_heap: str
     hbase_heap: str
     thrift_heap: str
+    # Where streaming checkpoints and the batch archetype's landing and warehouse folders live: a
+    # local folder, or a URI of a shared file system (hdfs://...) once drivers run on several hosts.
+    checkpoint_root: str
+    landing_root: str
+    warehouse_root: str
+    # Replication and min.insync.replicas of the topics the platform creates; -1 / 0: the brokers'
+    # defaults (KIP-464), which is what a single local broker needs.
+    topic_replication: int
+    topic_min_isr: int
+    # Where executors reach the Spark driver, and where the geo endpoints listen (the phones' target).
+    spark_driver_host: str
+    geo_host: str
 
     @property
     def data_dir(self) -> Path:
@@ -82,6 +94,18 @@ class Settings:
         return f"http://{self.bind_host}:{self.airflow_port}"
 
 
+def is_uri(path: str) -> bool:
+    """``hdfs://nn:8020/x`` or ``file:///x``, as opposed to a plain local path."""
+    return "://" in str(path)
+
+
+def join(root: str | Path, *parts: str) -> str:
+    """``root/part/...`` for a local folder or a URI (``Path`` would fold a URI's ``//``)."""
+    if is_uri(str(root)):
+        return "/".join([str(root).rstrip("/"), *(p.strip("/") for p in parts)])
+    return str(Path(root).joinpath(*parts))
+
+
 @cache
 def load() -> Settings:
     """Read settings from the environment (cached: the environment of a process is fixed)."""
@@ -102,4 +126,16 @@ def load() -> Settings:
         # hundred small regions once tests and benchmarks had created their namespaces).
         hbase_heap=_env("TORMENTA_HBASE_HEAP", "2G"),
         thrift_heap=_env("TORMENTA_THRIFT_HEAP", "512M"),
+        checkpoint_root=_root("TORMENTA_CHECKPOINT_ROOT", home / "checkpoints"),
+        landing_root=_root("TORMENTA_LANDING_ROOT", home / "landing"),
+        warehouse_root=_root("TORMENTA_WAREHOUSE_ROOT", home / "warehouse"),
+        topic_replication=_env_int("TORMENTA_TOPIC_REPLICATION", -1),
+        topic_min_isr=_env_int("TORMENTA_TOPIC_MIN_ISR", 0),
+        spark_driver_host=_env("TORMENTA_SPARK_DRIVER_HOST", "127.0.0.1"),
+        geo_host=_env("TORMENTA_GEO_HOST", "127.0.0.1"),
     )
+
+
+def _root(name: str, default: Path) -> str:
+    value = _env(name, str(default))
+    return value.rstrip("/") if is_uri(value) else str(Path(value).resolve())

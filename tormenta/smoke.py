@@ -9,11 +9,17 @@ import json
 import logging
 import time
 
-from tormenta.kafka import TopicSpec
+from tormenta.kafka import TopicSpec, durability
 
 log = logging.getLogger(__name__)
 
 TOPIC = TopicSpec("tormenta.smoke", partitions=3)
+
+
+def topic() -> TopicSpec:
+    """The smoke topic with the deployment's replication and min.insync.replicas."""
+    replication, config = durability()
+    return TopicSpec(TOPIC.name, TOPIC.partitions, replication, config)
 TABLE = "tormenta_smoke"
 FAMILIES = {"d": {"max_versions": 1}}
 

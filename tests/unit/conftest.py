@@ -10,3 +10,11 @@ def s(tmp_path, monkeypatch):
     settings.load.cache_clear()
     yield settings.load()
     settings.load.cache_clear()
+
+
+@pytest.fixture
+def fresh_settings():
+    """Settings read again from the environment before and after the test (load() is cached)."""
+    settings.load.cache_clear()
+    yield
+    settings.load.cache_clear()

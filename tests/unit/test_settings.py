@@ -2,14 +2,7 @@ import pytest
 
 from tormenta import settings
 
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def _fresh():
-    settings.load.cache_clear()
-    yield
-    settings.load.cache_clear()
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("fresh_settings")]
 
 
 def test_defaults_bind_loopback_only(monkeypatch):

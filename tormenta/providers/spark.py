@@ -13,7 +13,7 @@ from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 from tormenta.settings import REPO_ROOT, load
-from tormenta.spark_conf import DEFAULT_CONF
+from tormenta.spark_conf import code_archive, default_conf, is_local
 
 # Airflow's task supervisor sends SIGKILL to the task process 5 s after its SIGTERM (the
 # escalation of ``kill(SIGTERM, force=True)``); ``on_kill`` must be done before that.
@@ -137,7 +137,10 @@ class SparkJobOperator(SparkSubmitOperator):
       so Param values cannot inject shell syntax.
     * Spark's cores come from the task's pool slots: a ``local[*]`` master becomes
       ``local[<pool_slots>]``; on a cluster master, ``--total-executor-cores`` is set to them.
-    * ``checkpoint_root=True`` appends ``--checkpoint-root <TORMENTA_HOME>/checkpoints``.
+    * ``checkpoint_root=True`` appends ``--checkpoint-root`` with the deployment's checkpoint root
+      (``TORMENTA_CHECKPOINT_ROOT``: a local folder, or hdfs://... on a cluster).
+    * On a master that is not local, the jobs' code goes to the executors as a ``--py-files``
+      zip (``tormenta.spark_conf.code_archive``), and the driver host comes from settings.
     * ``graceful_kill=True`` (a job that stops itself on SIGTERM, as the streaming job does): when
       the task is killed (marked failed or success, its run failed), only the Python driver gets
       a SIGTERM and stops its query; the rest of the group goes with it.
@@ -157,7 +160,7 @@ class SparkJobOperator(SparkSubmitOperator):
         kwargs.setdefault("name", f"tormenta-{job}")
         env = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
         env.update(kwargs.pop("env_vars", None) or {})
-        super().__init__(conf={**DEFAULT_CONF, **(conf or {})}, env_vars=env, **kwargs)
+        super().__init__(conf=dict(conf or {}), env_vars=env, **kwargs)
         self.checkpoint_root = checkpoint_root
         self.meter_namespace = meter_namespace
         self.meter_services = meter_services
@@ -170,7 +173,7 @@ class SparkJobOperator(SparkSubmitOperator):
         hook.__class__ = ProcessGroupSparkSubmitHook
         hook.graceful = self.graceful_kill
         master = hook._connection["master"]
-        if master.startswith("local"):
+        if is_local(master):
             hook._connection["master"] = f"local[{self.pool_slots}]"
         elif not hook._total_executor_cores:
             hook._total_executor_cores = self.pool_slots
@@ -200,12 +203,13 @@ class SparkJobOperator(SparkSubmitOperator):
 
         if not self.jars:
             self.jars = ",".join(str(p) for p in jvm.spark_jar_paths())
-        self.conf = {**jvm.spark_classpath_conf(), **(self.conf or {})}
+        self.conf = {**default_conf(), **jvm.spark_classpath_conf(), **(self.conf or {})}
         if self.checkpoint_root and "--checkpoint-root" not in (self.application_args or []):
-            self.application_args = [*(self.application_args or []), "--checkpoint-root",
-                                     str(load().home / "checkpoints")]  # fmt: skip
+            self.application_args = [*(self.application_args or []), "--checkpoint-root", load().checkpoint_root]
+        hook = self._hook = self._hook or self._get_hook()  # built after the arguments are final
+        if not is_local(hook._connection["master"]) and not self.py_files:
+            hook._py_files = self.py_files = str(code_archive())  # what the executors import
         if self.meter_namespace:
-            hook = self._hook = self._hook or self._get_hook()  # built after the arguments are final
             hook.meter = {
                 "component": f"spark:{self.task_id}", "services": self.meter_services,
                 "namespace": self.meter_namespace, "dag_id": context["dag"].dag_id,

@@ -48,6 +48,14 @@ def write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+def new_fernet_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
 def _secret(s: Settings, name: str, factory) -> str:
     path = s.secrets_dir / name
     if path.exists():
@@ -75,47 +83,60 @@ def ensure_passwords(s: Settings) -> tuple[dict[str, str], bool]:
     return current, bool(missing)
 
 
+def airflow_settings(*, base_url: str, host: str, port: int, logs: Path, fernet_key: str, api_secret: str,
+                     jwt_secret: str, database: str, database_async: str | None = None,
+                     auth_manager: str | None = None, passwords_path: Path | None = None) -> dict[str, dict[str, str]]:  # fmt: skip
+    """Airflow's settings by section, for the local stack (airflow.cfg, Simple auth manager, SQLite)
+    and for the cluster (environment variables, FAB auth manager, PostgreSQL) alike."""
+    core = {
+        "dags_folder": str(REPO_ROOT / "dags"),
+        "plugins_folder": str(REPO_ROOT / "plugins"),
+        "executor": "LocalExecutor",
+        "load_examples": "False",
+        "fernet_key": fernet_key,
+        "execution_api_server_url": f"{base_url}/execution/",
+        "dags_are_paused_at_creation": "True",
+        # 2 cores: a handful of concurrent tasks; the micro-batch DAG raises its own limits.
+        "parallelism": "16",
+    }
+    if auth_manager is None:  # the Simple auth manager: development only, the local stack's default
+        core.update({
+            "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            "simple_auth_manager_users": ",".join(f"{u}:{r}" for u, r in USERS.items()),
+            "simple_auth_manager_all_admins": "False",
+            "simple_auth_manager_passwords_file": str(passwords_path),
+        })  # fmt: skip
+    else:
+        core["auth_manager"] = auth_manager
+    database_section = {"sql_alchemy_conn": database}
+    if database_async:
+        database_section["sql_alchemy_conn_async"] = database_async
+    return {
+        "core": core,
+        "database": database_section,
+        "api": {"host": host, "port": str(port), "base_url": base_url, "workers": "1", "expose_config": "False",
+                "secret_key": api_secret},
+        "api_auth": {"jwt_secret": jwt_secret, "jwt_audience": "tormenta"},
+        "execution_api": {"jwt_expiration_time": str(task_token_seconds()), "jwt_audience": "tormenta-execution"},
+        "logging": {"base_log_folder": str(logs)},
+        # The API health endpoint reports the scheduler's heartbeat; its own health server is not needed.
+        "scheduler": {"enable_health_check": "False", "scheduler_health_check_server_host": host},
+        "dag_processor": {"refresh_interval": "30"},
+    }  # fmt: skip
+
+
 def render_config(s: Settings) -> Path:
     """Write ``<airflow_home>/airflow.cfg`` (regenerated on each ``up``; secrets come from files)."""
     home = s.airflow_home
     home.mkdir(parents=True, exist_ok=True)
     cfg = configparser.ConfigParser(interpolation=None)
-    cfg["core"] = {
-        "dags_folder": str(REPO_ROOT / "dags"),
-        "plugins_folder": str(REPO_ROOT / "plugins"),
-        "executor": "LocalExecutor",
-        "load_examples": "False",
-        "fernet_key": _secret(s, "fernet.key", lambda: Fernet.generate_key().decode()),
-        "auth_manager": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "simple_auth_manager_users": ",".join(f"{u}:{r}" for u, r in USERS.items()),
-        "simple_auth_manager_all_admins": "False",
-        "simple_auth_manager_passwords_file": str(passwords_file(s)),
-        "execution_api_server_url": f"{s.airflow_url}/execution/",
-        "dags_are_paused_at_creation": "True",
-        # 2 cores: a handful of concurrent tasks; the micro-batch DAG raises its own limits.
-        "parallelism": "16",
-    }
-    cfg["database"] = {"sql_alchemy_conn": f"sqlite:///{home / 'airflow.db'}"}
-    cfg["api"] = {
-        "host": s.bind_host,
-        "port": str(s.airflow_port),
-        "base_url": s.airflow_url,
-        "workers": "1",
-        "expose_config": "False",
-        "secret_key": _secret(s, "api-secret.key", lambda: secrets.token_urlsafe(32)),
-    }
-    cfg["api_auth"] = {
-        "jwt_secret": _secret(s, "jwt.secret", lambda: secrets.token_urlsafe(48)),
-        "jwt_audience": "tormenta",
-    }
-    cfg["execution_api"] = {
-        "jwt_expiration_time": str(task_token_seconds()),
-        "jwt_audience": "tormenta-execution",
-    }
-    cfg["logging"] = {"base_log_folder": str(s.logs_dir / "airflow")}
-    # The API health endpoint reports the scheduler's heartbeat; its own health server is not needed.
-    cfg["scheduler"] = {"enable_health_check": "False", "scheduler_health_check_server_host": s.bind_host}
-    cfg["dag_processor"] = {"refresh_interval": "30"}
+    cfg.read_dict(airflow_settings(
+        base_url=s.airflow_url, host=s.bind_host, port=s.airflow_port, logs=s.logs_dir / "airflow",
+        fernet_key=_secret(s, "fernet.key", new_fernet_key),
+        api_secret=_secret(s, "api-secret.key", new_token),
+        jwt_secret=_secret(s, "jwt.secret", lambda: secrets.token_urlsafe(48)),
+        database=f"sqlite:///{home / 'airflow.db'}", passwords_path=passwords_file(s),
+    ))  # fmt: skip
     path = home / "airflow.cfg"
     with path.open("w") as fh:
         fh.write("# Generated by `tormenta stack up` (tormenta/stack/airflow_setup.py); edits are lost.\n")
@@ -146,42 +167,50 @@ def airflow_cli(s: Settings, *args: str, check: bool = True) -> subprocess.Compl
 
 
 def connections(s: Settings) -> dict[str, dict]:
-    """Connections the stack creates. Pointing one at a cluster later needs no code change."""
+    """Connections the local stack creates. Pointing one at a cluster needs no code change."""
+    passwords = ensure_passwords(s)[0]
+    return connections_for(
+        spark_master="local[*]", spark_desc="Spark in local mode inside the job process (Tormenta local stack).",
+        kafka_bootstrap=s.kafka_bootstrap, kafka_desc="Tormenta local Kafka (KRaft, one broker).",
+        airflow_url=s.airflow_url, passwords=passwords, thrift_host=s.bind_host, thrift_port=s.thrift_port,
+        zookeeper=f"{s.bind_host}:{s.zookeeper_port}",
+    )  # fmt: skip
+
+
+def connections_for(*, spark_master: str, spark_desc: str, kafka_bootstrap: str, kafka_desc: str, airflow_url: str,
+                    passwords: dict[str, str], thrift_host: str, thrift_port: int, zookeeper: str) -> dict[str, dict]:  # fmt: skip
+    """The platform's Airflow connections, for the local stack and the cluster alike."""
     return {
-        "spark_default": {
-            "conn_type": "spark",
-            "host": "local[*]",
-            "description": "Spark in local mode inside the job process (Tormenta local stack).",
-        },
+        "spark_default": {"conn_type": "spark", "host": spark_master, "description": spark_desc},
         "kafka_default": {
             "conn_type": "kafka",
-            "description": "Tormenta local Kafka (KRaft, one broker).",
-            "extra": json.dumps({"bootstrap.servers": s.kafka_bootstrap}),
+            "description": kafka_desc,
+            "extra": json.dumps({"bootstrap.servers": kafka_bootstrap}),
         },
         "airflow_api": {
             "conn_type": "http",
-            "host": s.airflow_url,
+            "host": airflow_url,
             "login": "viewer",
-            "password": ensure_passwords(s)[0]["viewer"],
+            "password": passwords["viewer"],
             "description": "Airflow's own REST API, read-only (viewer): the micro-batch supervisor reads the "
                            "conf of a queued run there before it hands over to it.",
         },
         "airflow_alerts": {
             "conn_type": "http",
-            "host": s.airflow_url,
+            "host": airflow_url,
             "login": "alerts",
-            "password": ensure_passwords(s)[0]["alerts"],
+            "password": passwords["alerts"],
             "description": "Airflow's own REST API as the 'alerts' user (role user): a task that fails for good "
                            "writes its reason into its run's note (tormenta/alerts.py).",
         },
         "hbase_default": {
             "conn_type": "generic",
-            "host": s.bind_host,
-            "port": s.thrift_port,
+            "host": thrift_host,
+            "port": thrift_port,
             "description": "HBase: Thrift server (happybase: buffered transport, binary protocol) and the "
                            "ZooKeeper quorum the jobs' native writer finds the region servers through.",
             "extra": json.dumps({"transport": "buffered", "protocol": "binary", "timeout_ms": 30000,
-                                 "zookeeper_quorum": f"{s.bind_host}:{s.zookeeper_port}"}),
+                                 "zookeeper_quorum": zookeeper}),
         },
     }
 
@@ -199,11 +228,11 @@ def init_metadata(s: Settings) -> None:
     ensure_pools(s)
 
 
-def pools() -> dict[str, dict]:
-    """Pools sized from this machine's cores, re-sized on every ``up`` (see tormenta/capacity.py)."""
+def pools(cores: int | None = None) -> dict[str, dict]:
+    """Pools sized from this machine's cores (or a cluster's), re-sized on every ``up`` (see tormenta/capacity.py)."""
     from tormenta import capacity
 
-    cores = capacity.cores_available()
+    cores = cores or capacity.cores_available()
     slots = capacity.spark_pool_slots(cores)
     return {
         capacity.SPARK_POOL: {
