@@ -281,11 +281,9 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def as_postgres() -> None:
-    import pwd
-
-    pw = pwd.getpwnam("postgres")
-    os.setgid(pw.pw_gid)
-    os.setuid(pw.pw_uid)
+    uid, gid = _postgres_ids()
+    os.setgid(gid)
+    os.setuid(uid)
 
 
 def role_postgres() -> None:

@@ -56,6 +56,14 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_jwt_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
 def _secret(s: Settings, name: str, factory) -> str:
     path = s.secrets_dir / name
     if path.exists():
@@ -77,7 +85,7 @@ def ensure_passwords(s: Settings) -> tuple[dict[str, str], bool]:
         current = json.loads(path.read_text() or "{}")
     missing = [u for u in USERS if u not in current]
     for user in missing:
-        current[user] = secrets.token_urlsafe(18)
+        current[user] = new_password()
     if missing:
         write_private(path, json.dumps(current, indent=2) + "\n")
     return current, bool(missing)
@@ -134,7 +142,7 @@ def render_config(s: Settings) -> Path:
         base_url=s.airflow_url, host=s.bind_host, port=s.airflow_port, logs=s.logs_dir / "airflow",
         fernet_key=_secret(s, "fernet.key", new_fernet_key),
         api_secret=_secret(s, "api-secret.key", new_token),
-        jwt_secret=_secret(s, "jwt.secret", lambda: secrets.token_urlsafe(48)),
+        jwt_secret=_secret(s, "jwt.secret", new_jwt_secret),
         database=f"sqlite:///{home / 'airflow.db'}", passwords_path=passwords_file(s),
     ))  # fmt: skip
     path = home / "airflow.cfg"

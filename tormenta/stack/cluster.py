@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from tormenta.stack.airflow_setup import (
     USERS,
     connections_for,
     new_fernet_key,
+    new_jwt_secret,
+    new_password,
     new_token,
     pools,
     write_private,
@@ -265,10 +266,10 @@ def ensure_secrets() -> Path:
     from tormenta.devices import new_key
     from tormenta.stack.services import new_kafka_cluster_id
 
-    makers = {"fernet.key": new_fernet_key, "jwt.secret": lambda: secrets.token_urlsafe(48),
+    makers = {"fernet.key": new_fernet_key, "jwt.secret": new_jwt_secret,
               "api-secret.key": new_token, "postgres.password": new_token, "geo-devices.key": new_key,
               "kafka-cluster.id": new_kafka_cluster_id,
-              "airflow-passwords.json": lambda: json.dumps({u: secrets.token_urlsafe(18) for u in USERS})}  # fmt: skip
+              "airflow-passwords.json": lambda: json.dumps({u: new_password() for u in USERS})}  # fmt: skip
     for name, make in makers.items():
         if not (folder / name).exists():
             write_private(folder / name, make() + "\n")
@@ -281,7 +282,6 @@ def ensure_secrets() -> Path:
     )  # fmt: skip
     write_private(folder / "connections.json", json.dumps(conns, indent=2))
     write_private(folder / "pools.json", json.dumps(pools(CLUSTER_CORES), indent=2))
-    # The containers run as root, except PostgreSQL: it reads its password during initdb as root.
     return folder
 
 
@@ -295,10 +295,11 @@ def services() -> list[str]:
     return compose("config", "--services", capture=True).stdout.split()
 
 
-def health() -> dict[str, str]:
-    """service -> running state and health (``healthy``, ``starting``, ``exited(0)``, ``missing`` ...)."""
+def health(names: list[str] | None = None) -> dict[str, str]:
+    """service -> running state and health (``healthy``, ``starting``, ``exited(0)``, ``missing`` ...)
+    of ``names`` (default: every service of the compose file)."""
     out = {}
-    for svc in services():
+    for svc in names or services():
         res = docker("inspect", f"tormenta-{svc}", "--format",
                      "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}} {{.State.ExitCode}}",
                      check=False)  # fmt: skip
@@ -318,8 +319,9 @@ def health() -> dict[str, str]:
 def wait_healthy(timeout: float = 900, only: list[str] | None = None) -> None:
     deadline = time.monotonic() + timeout
     last = None
+    names = only or services()  # `docker-compose config` once, not on every poll
     while True:
-        states = {k: v for k, v in health().items() if not only or k in only}
+        states = health(names)
         bad = {k: v for k, v in states.items() if v not in ("healthy", "exited(0)")}
         if not bad:
             return
