@@ -335,31 +335,56 @@ def airflow_env() -> dict[str, str]:
     return out
 
 
-def airflow(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([str(VENV_BIN / "airflow"), *args], env={**os.environ, **airflow_env()}, check=check,
-                          capture_output=True, text=True)  # fmt: skip
+def airflow(*args: str) -> str:
+    """An ``airflow`` CLI command; on failure, the init ends with the command's own output."""
+    result = subprocess.run([str(VENV_BIN / "airflow"), *args], env={**os.environ, **airflow_env()},
+                            capture_output=True, text=True)  # fmt: skip
+    if result.returncode:
+        raise SystemExit(f"[entrypoint] airflow {' '.join(args[:2])} exited {result.returncode}:\n"
+                         f"{result.stdout[-3000:]}{result.stderr[-3000:]}")  # fmt: skip
+    return result.stdout
 
 
-def role_airflow_init() -> None:
-    """One shot: create and migrate the database, create the users, import connections and pools."""
+def retry(what: str, step, timeout: float = 180.0, pause: float = 5.0):
+    """``step()`` until it succeeds or ``timeout`` s have passed, saying why each try failed: on a
+    busy host a dependency can be healthy and still refuse for a while (PostgreSQL's startup, a
+    broker fenced for a missed heartbeat, so that a topic of replication 3 has too few brokers)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return step()
+        except Exception as exc:  # noqa: BLE001 - said, retried, raised at the deadline
+            if time.monotonic() > deadline:
+                raise
+            say(f"{what}: {type(exc).__name__}: {exc}; again in {pause:.0f} s")
+            time.sleep(pause)
+
+
+def create_database() -> None:
     import psycopg2
 
     conn = psycopg2.connect(host=HOST, port=int(env("POSTGRES_PORT")), user="airflow",
-                            password=secret("postgres.password"), dbname="postgres")  # fmt: skip
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = 'airflow'")
-        if not cur.fetchone():
-            say("creating database airflow")
-            cur.execute("CREATE DATABASE airflow")
-    conn.close()
+                            password=secret("postgres.password"), dbname="postgres", connect_timeout=10)  # fmt: skip
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = 'airflow'")
+            if not cur.fetchone():
+                say("creating database airflow")
+                cur.execute("CREATE DATABASE airflow")
+    finally:
+        conn.close()
+
+
+def role_airflow_init() -> None:
+    """One shot, safe to run again: create and migrate the database, create the users, the default
+    topics, import connections and pools. Every step says what it does and why it failed."""
+    retry("PostgreSQL", create_database)
     say("airflow db migrate")
-    result = airflow("db", "migrate", check=False)
-    if result.returncode:
-        raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
+    airflow("db", "migrate")
     roles = {"admin": "Admin", "viewer": "Viewer", "alerts": "User"}
     passwords = json.loads(secret("airflow-passwords.json"))
-    existing = airflow("users", "list", "--output", "json").stdout
+    existing = airflow("users", "list", "--output", "json")  # JSON, or a "No data found" line
     for user, role in roles.items():
         if f'"{user}"' in existing:
             continue
@@ -371,12 +396,11 @@ def role_airflow_init() -> None:
     from tormenta.kafka import contract_topics, ensure_topics
 
     bootstrap = ",".join(f"{HOST}:{p}" for p in env("KAFKA_PORTS").split(","))
-    say(f"topics {', '.join(ensure_topics(bootstrap, contract_topics('tormenta'))) or 'exist'}")
+    created = retry("Kafka topics", lambda: ensure_topics(bootstrap, contract_topics("tormenta")))
+    say(f"topics {', '.join(created) or 'exist'}")
     for what in ("connections", "pools"):
         say(f"importing {what}")
-        result = airflow(what, "import", str(SECRETS / f"{what}.json"), check=False)
-        if result.returncode:
-            raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
+        airflow(what, "import", str(SECRETS / f"{what}.json"))
     say("done")
 
 

@@ -64,6 +64,25 @@ def test_every_role_is_its_own_healthy_container_listening_on_loopback_only(clus
     results["memory_idle_mib"] = cluster.memory()
 
 
+def test_a_node_that_is_down_is_reported_with_the_end_of_its_log(cluster, capsys):
+    """What `tormenta cluster up` prints when a start fails (CI has no other view of a container)."""
+    cluster.kill("spark-worker2")
+    try:
+        assert cluster.health(["spark-worker2"]) == {"spark-worker2": "exited(137)"}
+        with pytest.raises(RuntimeError, match="spark-worker2"):
+            cluster.wait_healthy(timeout=30, only=["spark-worker2"])
+        capsys.readouterr()
+        cluster.show_failures()
+        out = capsys.readouterr().out
+        assert "spark-worker2 is exited(137); the last 60 lines of its log:" in out
+        logged = cluster.docker("logs", "tormenta-spark-worker2", check=False)
+        last = (logged.stdout + logged.stderr).strip().splitlines()[-1]
+        assert f"  spark-worker2 | {last}" in out  # the container's own words
+    finally:
+        cluster.start("spark-worker2")
+        cluster.wait_healthy(timeout=300, only=["spark-worker2"])
+
+
 @pytest.mark.contract(14)
 def test_secrets_are_generated_kept_out_of_the_image_and_no_default_password_works(cluster, endpoints, admin):
     folder = cluster.secrets_dir()

@@ -134,3 +134,35 @@ def test_cluster_connections_point_the_same_dags_at_the_cluster(monkeypatch, tmp
         assert next(iter(pools.values()))["slots"] == 3  # 4 Spark cores of the workers minus the reserve
     finally:
         settings.load.cache_clear()
+
+
+def test_init_steps_are_retried_with_the_reason_then_fail_at_the_deadline(monkeypatch, tmp_path, capsys):
+    ep = entrypoint(monkeypatch, tmp_path)
+    monkeypatch.setattr(ep.time, "sleep", lambda s: None)
+    tries = []
+
+    def flaky():
+        tries.append(1)
+        if len(tries) < 3:
+            raise RuntimeError("INVALID_REPLICATION_FACTOR")
+        return ["t"]
+
+    assert ep.retry("Kafka topics", flaky, timeout=60) == ["t"]
+    assert len(tries) == 3
+    assert capsys.readouterr().out.count("Kafka topics: RuntimeError: INVALID_REPLICATION_FACTOR") == 2
+
+    def broken():
+        raise ConnectionError("refused")
+
+    with pytest.raises(ConnectionError):
+        ep.retry("PostgreSQL", broken, timeout=0)
+
+
+def test_a_failed_airflow_command_ends_the_init_with_its_output(monkeypatch, tmp_path):
+    ep = entrypoint(monkeypatch, tmp_path)
+    monkeypatch.setattr(ep, "VENV_BIN", tmp_path)
+    (tmp_path / "airflow").write_text("#!/bin/sh\necho \"no such role: $6\" >&2\nexit 3\n")
+    (tmp_path / "airflow").chmod(0o755)
+    monkeypatch.setattr(ep, "airflow_env", lambda: {})
+    with pytest.raises(SystemExit, match=r"airflow users create exited 3:\nno such role: Admin"):
+        ep.airflow("users", "create", "--username", "admin", "--role", "Admin")

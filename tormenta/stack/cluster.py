@@ -338,6 +338,17 @@ def wait_healthy(timeout: float = 900, only: list[str] | None = None) -> None:
         time.sleep(3)
 
 
+def show_failures(lines: int = 60) -> None:
+    """The end of the log of every service that is not healthy: what CI prints when a start fails."""
+    for svc, state in health().items():
+        if state in ("healthy", "exited(0)", "missing"):
+            continue
+        say(f"{svc} is {state}; the last {lines} lines of its log:")
+        res = docker("logs", "--tail", str(lines), f"tormenta-{svc}", check=False)
+        for line in (res.stdout + res.stderr).splitlines():
+            print(f"  {svc} | {line}", flush=True)
+
+
 def up(build: bool = True) -> Endpoints:
     t0 = time.monotonic()
     ensure_engine()
@@ -348,8 +359,12 @@ def up(build: bool = True) -> Endpoints:
         (data_dir() / svc).mkdir(parents=True, exist_ok=True)
     (data_dir() / "airflow-logs").mkdir(parents=True, exist_ok=True)
     say("docker-compose up -d (health checks order the start; slow on 2 cores)")
-    compose("up", "-d", "--no-build", "--remove-orphans")
-    wait_healthy()
+    try:
+        compose("up", "-d", "--no-build", "--remove-orphans")
+        wait_healthy()
+    except (subprocess.CalledProcessError, RuntimeError, TimeoutError):
+        show_failures()
+        raise
     say(f"up in {time.monotonic() - t0:.0f} s; Airflow at {Endpoints.load().airflow_url} "
         f"(users and passwords: {secrets_dir() / 'airflow-passwords.json'})")  # fmt: skip
     return Endpoints.load()
