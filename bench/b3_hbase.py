@@ -111,8 +111,7 @@ def run(runs: int, n: int) -> list[Figure]:
     r_one = Figure("B3", "sink / one Thrift put per row", "ratio", target=">= 10")
     for i in range(runs):
         t = tag()
-        conn = HBaseEndpoint(s.bind_host, s.thrift_port).connect()
-        try:
+        with HBaseEndpoint(s.bind_host, s.thrift_port).session() as conn:
             table = f"bench_b3_{t}"
             ensure_table(conn, table, {"d": {"max_versions": 1}})
             ensure_table(conn, f"{table}_jvm", {"d": {"max_versions": 1}})
@@ -122,8 +121,6 @@ def run(runs: int, n: int) -> list[Figure]:
             pe = performance_evaluation(n, size, f"bench_pe_{t}")
             for name in (table, f"{table}_jvm", f"bench_pe_{t}"):
                 conn.delete_table(name, disable=True)
-        finally:
-            conn.close()
         f_jvm.values.append(round(jvm, 1))
         f_ours.values.append(round(ours, 1))
         f_one.values.append(round(one, 1))

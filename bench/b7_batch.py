@@ -42,7 +42,8 @@ def trigger_latency() -> float:
 
 
 def run(runs: int, events: int, cores: int = 2) -> list[Figure]:
-    from tormenta.batch import generate_source_file, resolve_window
+    from ingestors.sources.social import write_window_file
+    from tormenta.batch import resolve_window
 
     s = settings()
     f_gen = Figure("B7", "source client writing the big file", "events/s")
@@ -56,7 +57,7 @@ def run(runs: int, events: int, cores: int = 2) -> list[Figure]:
         base = s.home / "bench" / f"b7-{t}"
         src = base / "events.jsonl"
         with Stopwatch() as sw:
-            generate_source_file(str(src), w, events, "tormenta")
+            write_window_file(str(src), w, events, "tormenta")
         land = spark(["land", "--source", "file", "--file", str(src), "--start-ms", str(w.start_ms),
                       "--end-ms", str(w.end_ms), "--raw-dir", str(base / "raw"), "--parquet-dir",
                       str(base / "parquet"), "--parts", str(cores * 2)], cores)  # fmt: skip

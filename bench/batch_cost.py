@@ -51,11 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     print(" ".join(f"{x:.2f}" for x in seconds))
     print(f"{args.rows} rows per batch: median {statistics.median(warm):.2f} s [{min(warm):.2f}, {max(warm):.2f}] "
           f"over the last {len(warm)} of {len(seconds)} batches")  # fmt: skip
-    conn = endpoint.connect()
-    try:
+    with endpoint.session() as conn:
         reference.drop_namespace(conn, namespace)
-    finally:
-        conn.close()
     return 0
 
 

@@ -16,43 +16,20 @@ gives identical HBase content.
 
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from tormenta import alerts, batch, capacity
-from tormenta.microbatch import NAMESPACE_PATTERN
+from tormenta import batch, capacity
+from tormenta.jobs import HBASE_FROM_CONNECTION, LandArgs, ProcessArgs
+from tormenta.providers.dags import dag_args
 from tormenta.providers.spark import SparkJobOperator
 
 
-@dag(
-    dag_id=batch.DAG_ID,
-    schedule="0 1 * * *",
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"on_failure_callback": alerts.note_failure},  # the reason goes into the run's note
-    doc_md=__doc__,
-    tags=["tormenta", "batch"],
-    params={
-        "window_start": Param("", type="string", pattern=batch.ISO_MINUTE_PATTERN, title="Window start (UTC)",
-                              description="ISO 8601 on a whole minute, e.g. 2026-11-26T14:00Z. Empty: the "
-                                          "previous UTC day."),
-        "window_end": Param("", type="string", pattern=batch.ISO_MINUTE_PATTERN, title="Window end (UTC)",
-                            description="Exclusive. Empty together with the start: the previous UTC day."),
-        "parts": Param(4, type="integer", minimum=1, maximum=256, title="Parallel parts",
-                       description="The big file is split into this many parts, processed in parallel on "
-                                   "the cores the tormenta_spark pool gives the job."),
-        "source": Param("kafka", type="string", enum=["kafka", "file"], title="Source",
-                        description="kafka: the window's records from the Kafka archive. file: a source "
-                                    "client writes the window's big file (social comments)."),
-        "file_events": Param(100_000, type="integer", minimum=1, maximum=50_000_000, title="Events in the file",
-                             description="Only for source = file."),
-        "source_namespace": Param("tormenta", type="string", pattern=NAMESPACE_PATTERN,
-                                  title="Source namespace", description="Whose topics are read."),
-        "namespace": Param("tormenta_batch", type="string", pattern=NAMESPACE_PATTERN, title="Results namespace",
-                           description="HBase tables the batch results go to (next to the micro-batch ones)."),
-    },
-)  # fmt: skip
+def window_(key: str) -> str:
+    """A template for one value of the window task's result."""
+    return "{{ ti.xcom_pull(task_ids='window')['" + key + "'] }}"
+
+
+@dag(**dag_args(batch.DAG_ID, __doc__, "batch", schedule="0 1 * * *", params=batch.params()))
 def tormenta_batch():
     @task
     def window(params=None, dag_run=None, run_id=None, dag=None) -> dict:
@@ -77,8 +54,10 @@ def tormenta_batch():
         """source = file: the source client writes the window's big file into the landing folder."""
         if params["source"] != "file":
             return {"source": "kafka", "note": "records are read from the Kafka archive by the store step"}
+        from ingestors.sources.social import write_window_file
+
         w = batch.Window(win["start_ms"], win["end_ms"])
-        n = batch.generate_source_file(win["source_file"], w, int(params["file_events"]), params["source_namespace"])
+        n = write_window_file(win["source_file"], w, int(params["file_events"]), params["source_namespace"])
         return {"source": "file", "file": win["source_file"], "events": n}
 
     store = SparkJobOperator(
@@ -87,19 +66,12 @@ def tormenta_batch():
         pool=capacity.SPARK_POOL,
         pool_slots=capacity.batch_cores(),
         meter_namespace="{{ params.namespace }}",
-        application_args=[
-            "land",
-            "--source", "{{ params.source }}",
-            "--bootstrap", "{{ conn.kafka_default.extra_dejson['bootstrap.servers'] }}",
-            "--topics", "{{ params.source_namespace }}.social.comments,{{ params.source_namespace }}.geo.positions",
-            "--file", "{{ ti.xcom_pull(task_ids='window')['source_file'] }}",
-            "--start-ms", "{{ ti.xcom_pull(task_ids='window')['start_ms'] }}",
-            "--end-ms", "{{ ti.xcom_pull(task_ids='window')['end_ms'] }}",
-            "--raw-dir", "{{ ti.xcom_pull(task_ids='window')['raw_dir'] }}",
-            "--parquet-dir", "{{ ti.xcom_pull(task_ids='window')['parquet_dir'] }}",
-            "--parts", "{{ params.parts }}",
-            "--report", "{{ ti.xcom_pull(task_ids='window')['land_report'] }}",
-        ],
+        application_args=LandArgs(
+            source="{{ params.source }}", bootstrap="{{ kafka_bootstrap() }}",
+            topics="{{ topics(params.source_namespace) }}", file=window_("source_file"),
+            start_ms=window_("start_ms"), end_ms=window_("end_ms"), raw_dir=window_("raw_dir"),
+            parquet_dir=window_("parquet_dir"), parts="{{ params.parts }}", report=window_("land_report"),
+        ).to_argv(),
     )  # fmt: skip
 
     process = SparkJobOperator(
@@ -109,19 +81,11 @@ def tormenta_batch():
         pool_slots=capacity.batch_cores(),
         meter_namespace="{{ params.namespace }}",
         meter_services=True,
-        application_args=[
-            "process",
-            "--parquet-dir", "{{ ti.xcom_pull(task_ids='window')['parquet_dir'] }}",
-            "--namespace", "{{ params.namespace }}",
-            "--source-namespace", "{{ params.source_namespace }}",
-            "--label", "{{ ti.xcom_pull(task_ids='window')['label'] }}",
-            "--seq", "{{ ti.xcom_pull(task_ids='window')['seq'] }}",
-            "--parts", "{{ params.parts }}",
-            "--hbase-host", "{{ conn.hbase_default.host }}",
-            "--hbase-port", "{{ conn.hbase_default.port }}",
-            "--hbase-zookeeper", "{{ conn.hbase_default.extra_dejson.get('zookeeper_quorum') or conn.hbase_default.host ~ ':2181' }}",
-            "--report", "{{ ti.xcom_pull(task_ids='window')['process_report'] }}",
-        ],
+        application_args=ProcessArgs(
+            parquet_dir=window_("parquet_dir"), namespace="{{ params.namespace }}",
+            source_namespace="{{ params.source_namespace }}", label=window_("label"), seq=window_("seq"),
+            parts="{{ params.parts }}", report=window_("process_report"), **HBASE_FROM_CONNECTION,
+        ).to_argv(),
     )  # fmt: skip
 
     @task
@@ -135,11 +99,8 @@ def tormenta_batch():
         proc = json.loads(Path(win["process_report"]).read_text())
         rec = batch.run_record(batch.Window(win["start_ms"], win["end_ms"]), run_id, land, proc,
                                int(params["parts"]), params["source"])  # fmt: skip
-        conn = HBaseHook().get_conn()
-        try:
+        with HBaseHook().session() as conn:
             batch.store_run_record(conn, params["namespace"], rec)
-        finally:
-            conn.close()
         print(json.dumps(rec, indent=2, sort_keys=True))
         return rec
 

@@ -14,24 +14,13 @@ The run's log lists what it rotated and deleted. Unpaused from the start.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, task
 
-from tormenta import alerts
 from tormenta.housekeeping import DAG_ID
+from tormenta.providers.dags import dag_args
 
 
-@dag(
-    dag_id=DAG_ID,
-    schedule="@hourly",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=False,
-    default_args={"on_failure_callback": alerts.note_failure},
-    doc_md=__doc__,
-    tags=["tormenta", "housekeeping"],
-)
+@dag(**dag_args(DAG_ID, __doc__, "housekeeping", schedule="@hourly", is_paused_upon_creation=False))
 def tormenta_housekeeping():
     @task
     def sweep() -> dict:

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import dag, task
 
-from tormenta import alerts, capacity, microbatch
+from tormenta import capacity, microbatch
+from tormenta.jobs import HBASE_FROM_CONNECTION, StreamArgs
+from tormenta.providers.dags import dag_args
 from tormenta.providers.ingestor import IngestorOperator
 from tormenta.providers.spark import SparkJobOperator
 
@@ -50,17 +51,7 @@ __doc__ = __doc__.format(
 )
 
 
-@dag(
-    dag_id=microbatch.DAG_ID,
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"on_failure_callback": alerts.note_failure},  # the reason goes into the run's note
-    doc_md=__doc__,
-    tags=["tormenta", "micro-batch"],
-    params=microbatch.params(),
-)
+@dag(**dag_args(microbatch.DAG_ID, __doc__, "micro-batch", params=microbatch.params()))
 def tormenta_microbatch():
     @task
     def plan(params=None, dag_run=None, dag=None) -> list[dict]:
@@ -88,24 +79,18 @@ def tormenta_microbatch():
 
     @task
     def prepare(params=None, run_id=None) -> dict:
-        from airflow.sdk import BaseHook
-
         from tormenta.control import ControlPlane
-        from tormenta.kafka import contract_topics, ensure_topics
+        from tormenta.prepare import DEFAULT_DEVICES, prepare
         from tormenta.providers.hbase import HBaseHook
-        from tormenta.reference import seed
+        from tormenta.providers.kafka import KafkaHook
 
         ns = params["namespace"]
-        bootstrap = BaseHook.get_connection("kafka_default").extra_dejson["bootstrap.servers"]
-        created = ensure_topics(bootstrap, contract_topics(ns), apply_config=True)  # with retention
         hook = HBaseHook()
-        conn = hook.get_conn()
-        try:
-            rows = seed(conn, device_count=max(2000, int(params["geo_devices"])), namespace=ns)
-        finally:
-            conn.close()
+        with hook.session() as conn:
+            done = prepare(KafkaHook().get_conn, conn, ns, devices=max(DEFAULT_DEVICES, int(params["geo_devices"])))
+        print("\n".join(done.lines()))
         ControlPlane(hook.endpoint(), ns).begin(run_id)
-        return {"topics_created": created, "reference_rows": rows}
+        return {"topics_created": [t for t, new in done.topics.items() if new], "reference_rows": done.reference_rows}
 
     planned = plan()
     prepared = prepare()
@@ -127,18 +112,12 @@ def tormenta_microbatch():
         meter_namespace="{{ params.namespace }}",
         meter_services=True,
         graceful_kill=True,  # marked failed: the driver stops its query, the next run resumes it
-        application_args=[
-            "--bootstrap", "{{ conn.kafka_default.extra_dejson['bootstrap.servers'] }}",
-            "--interval", "{{ params.interval }}",
-            "--max-offsets-per-trigger", "{{ params.max_records_per_batch }}",
-            "--query-name", "{{ params.namespace }}_microbatch",
-            "--query-version", "{{ params.query_version }}",
-            "--namespace", "{{ params.namespace }}",
-            "--hbase-host", "{{ conn.hbase_default.host }}",
-            "--hbase-port", "{{ conn.hbase_default.port }}",
-            "--hbase-zookeeper", "{{ conn.hbase_default.extra_dejson.get('zookeeper_quorum') or conn.hbase_default.host ~ ':2181' }}",
-            "--control-run", "{{ run_id }}",
-        ],
+        application_args=StreamArgs(
+            bootstrap="{{ kafka_bootstrap() }}", interval="{{ params.interval }}",
+            max_offsets_per_trigger="{{ params.max_records_per_batch }}",
+            query_name="{{ query_name(params.namespace) }}", query_version="{{ params.query_version }}",
+            namespace="{{ params.namespace }}", control_run="{{ run_id }}", **HBASE_FROM_CONNECTION,
+        ).to_argv(),
         **RESTART,
     )  # fmt: skip
 
@@ -151,17 +130,15 @@ def tormenta_microbatch():
 
         from tormenta.control import ControlPlane
         from tormenta.providers.hbase import HBaseHook
+        from tormenta.providers.kafka import bootstrap_servers
 
         ns = params["namespace"]
         hook = HBaseHook()
-        bootstrap = BaseHook.get_connection("kafka_default").extra_dejson["bootstrap.servers"]
+        bootstrap = bootstrap_servers()
 
         def watch() -> dict:
-            conn = hook.get_conn()
-            try:
+            with hook.session() as conn:
                 progress = microbatch.latest_progress(conn, ns)
-            finally:
-                conn.close()
             ends = (progress or {}).get("progress", {}).get("endOffsets") or []
             return microbatch.describe(progress, microbatch.consumer_lag(bootstrap, ends))
 

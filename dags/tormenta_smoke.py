@@ -10,38 +10,26 @@ Re-running a run is safe: rows are keyed by event id, so HBase ends up with the 
 
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from tormenta import alerts
+from tormenta import smoke
+from tormenta.jobs import SmokeArgs
+from tormenta.providers.dags import dag_args
 from tormenta.providers.spark import SparkJobOperator
 
 
-@dag(
-    dag_id="tormenta_smoke",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"on_failure_callback": alerts.note_failure},  # the reason goes into the run's note
-    doc_md=__doc__,
-    tags=["tormenta", "smoke"],
-    params={
-        "events": Param(500, type="integer", minimum=1, maximum=1_000_000,
-                        title="Events", description="How many events to produce."),
-    },
-)
+@dag(**dag_args(smoke.DAG_ID, __doc__, "smoke", params=smoke.params()))
 def tormenta_smoke():
     @task
     def produce(params=None, run_id=None) -> str:
-        from airflow.sdk import BaseHook
+        from ingestors.sources.smoke import produce_events
+        from tormenta.providers import kafka
 
-        from tormenta import kafka, smoke
-
-        bootstrap = BaseHook.get_connection("kafka_default").extra_dejson["bootstrap.servers"]
-        kafka.ensure_topics(bootstrap, [smoke.topic()])
+        hook = kafka.KafkaHook()
+        hook.ensure_topics([smoke.topic()])
+        bootstrap = hook.bootstrap_servers()
         tag = "".join(ch if ch.isalnum() else "_" for ch in run_id)
-        smoke.produce_events(bootstrap, tag, int(params["events"]))
+        produce_events(bootstrap, tag, int(params["events"]))
         return tag
 
     tag = produce()
@@ -49,13 +37,10 @@ def tormenta_smoke():
     spark = SparkJobOperator(
         task_id="spark_kafka_to_hbase",
         job="smoke",
-        application_args=[
-            "--bootstrap", "{{ conn.kafka_default.extra_dejson['bootstrap.servers'] }}",
-            "--topic", "tormenta.smoke",
-            "--tag", "{{ ti.xcom_pull(task_ids='produce') }}",
-            "--hbase-host", "{{ conn.hbase_default.host }}",
-            "--hbase-port", "{{ conn.hbase_default.port }}",
-        ],
+        application_args=SmokeArgs(
+            bootstrap="{{ kafka_bootstrap() }}", topic=smoke.TOPIC.name, tag="{{ ti.xcom_pull(task_ids='produce') }}",
+            hbase_host="{{ hbase_host() }}", hbase_port="{{ hbase_port() }}", table=smoke.TABLE,
+        ).to_argv(),
     )  # fmt: skip
 
     @task
@@ -63,11 +48,8 @@ def tormenta_smoke():
         from tormenta.providers.hbase import HBaseHook
         from tormenta.smoke import count_rows
 
-        conn = HBaseHook().get_conn()
-        try:
+        with HBaseHook().session() as conn:
             rows = count_rows(conn, tag)
-        finally:
-            conn.close()
         if rows != int(params["events"]):
             raise ValueError(f"expected {params['events']} rows in HBase for {tag}, found {rows}")
         return rows

@@ -83,11 +83,8 @@ def _compare(m: dict | None, b: dict | None) -> dict[str, Any]:
     def info(r):
         return RunInfo(**r) if r else None
 
-    conn = _endpoint().connect()
-    try:
+    with _endpoint().session() as conn:
         return compare(conn, info(m), info(b))
-    finally:
-        conn.close()
 
 
 @app.get("/api/runs")

@@ -24,39 +24,16 @@ import re
 import sys
 import time
 
-from spark_jobs.cli_args import add_hbase_args, hbase_endpoint
+from spark_jobs.cli_args import hbase_endpoint
 
 KAFKA_COLUMNS = ("topic", "partition", "offset", "key", "value", "timestamp")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="step", required=True)
-    land = sub.add_parser("land")
-    land.add_argument("--source", choices=["kafka", "file"], required=True)
-    land.add_argument("--bootstrap", default="127.0.0.1:9092")
-    land.add_argument("--topics", default="", help="comma-separated (kafka source)")
-    land.add_argument("--file", default=None, help="JSON lines of Kafka-shaped records (file source)")
-    land.add_argument("--start-ms", type=int, required=True)
-    land.add_argument("--end-ms", type=int, required=True)
-    land.add_argument("--raw-dir", required=True)
-    land.add_argument("--parquet-dir", required=True)
-    land.add_argument("--parts", type=int, default=4)
-    proc = sub.add_parser("process")
-    proc.add_argument("--parquet-dir", required=True)
-    proc.add_argument("--namespace", required=True, help="HBase namespace the results go to")
-    proc.add_argument("--source-namespace", default="tormenta", help="namespace of the topics read")
-    proc.add_argument("--label", required=True)
-    proc.add_argument("--seq", type=int, required=True)
-    proc.add_argument("--parts", type=int, default=4)
-    add_hbase_args(proc)
-    proc.add_argument("--write", choices=["bulk", "put"], default="bulk",
-                      help="bulk: HFiles + bulk load (default); put: BufferedMutator puts, as the micro-batches")
-    proc.add_argument("--staging-dir", default=None,
-                      help="HFile staging folder, a Hadoop path the region servers can read "
-                           "(default: hfiles/ beside --parquet-dir)")  # fmt: skip
-    for sp in (land, proc):
-        sp.add_argument("--report", default=None, help="also write the JSON summary to this file")
+    """The options of ``tormenta.jobs.LandArgs`` / ``ProcessArgs`` (what the DAG builds), and the job's checks."""
+    from tormenta.jobs import batch_parser
+
+    p = batch_parser(__doc__.splitlines()[0])
     args = p.parse_args(argv)
     if not 1 <= args.parts <= 1024:
         p.error("--parts must be in [1, 1024]")
@@ -68,9 +45,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if args.source == "file" and not args.file:
             p.error("--file is required with --source file")
     else:
+        from tormenta.contracts import check_namespace
+
         for name in ("namespace", "source_namespace"):
-            if not re.fullmatch(r"[a-z][a-z0-9_]{0,19}", getattr(args, name)):
-                p.error(f"--{name.replace('_', '-')}: lower-case letters, digits and '_'")
+            try:
+                check_namespace(getattr(args, name))
+            except ValueError as exc:
+                p.error(f"--{name.replace('_', '-')}: {exc}")
         if not re.fullmatch(r"w[0-9]{12}-[0-9]{12}", args.label):
             p.error("--label must look like w<yyyyMMddHHmm>-<yyyyMMddHHmm>")
     return args

@@ -241,8 +241,5 @@ def write_metrics(ctx: BatchContext, query: str, result: BatchResult, run_id: st
     rows = [(metrics_row_key(query, ctx.seq), cells, None)]
     if run_id:
         rows.append((run_metrics_row_key(run_id, ctx.seq), cells, None))
-    conn = ctx.endpoint.connect()
-    try:
+    with ctx.endpoint.session() as conn:
         put_rows(conn, ctx.t("batch_metrics"), rows)
-    finally:
-        conn.close()

@@ -19,14 +19,10 @@ log = logging.getLogger("tormenta.spark_jobs.smoke")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bootstrap", required=True)
-    p.add_argument("--topic", required=True)
-    p.add_argument("--tag", required=True, help="only events whose id starts with '<tag>-'")
-    p.add_argument("--hbase-host", default="127.0.0.1")
-    p.add_argument("--hbase-port", type=int, default=9090)
-    p.add_argument("--table", default="tormenta_smoke")
-    return p.parse_args(argv)
+    """The options of ``tormenta.jobs.SmokeArgs`` (what the DAG builds)."""
+    from tormenta.jobs import SmokeArgs
+
+    return SmokeArgs.parser(__doc__.splitlines()[0]).parse_args(argv)
 
 
 def to_row(value: bytes, partition: int, offset: int, timestamp_ms: int):
@@ -49,11 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from tormenta.smoke import FAMILIES
 
     endpoint = HBaseEndpoint(args.hbase_host, args.hbase_port)
-    conn = endpoint.connect()
-    try:
+    with endpoint.session() as conn:
         ensure_table(conn, args.table, FAMILIES)
-    finally:
-        conn.close()
 
     spark = get_session("tormenta-smoke")
     df = (
@@ -76,15 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         first = next(it, None)
         if first is None:
             return
-        c = endpoint.connect()
-        try:
+        with endpoint.session() as c:
             def gen():
                 for r in (first, *it):
                     yield to_row(bytes(r.value), r.partition, r.offset, r.ts)
 
             put_rows(c, table, gen())
-        finally:
-            c.close()
 
     df.foreachPartition(write_partition)
     written = df.count()

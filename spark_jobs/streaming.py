@@ -23,9 +23,10 @@ import sys
 import threading
 import time
 
-from spark_jobs.cli_args import add_hbase_args, hbase_endpoint
+from spark_jobs.cli_args import hbase_endpoint
 from tormenta import failures
 from tormenta.intervals import parse_interval, spark_interval
+from tormenta.jobs import StreamArgs
 
 log = logging.getLogger("tormenta.streaming")
 
@@ -35,26 +36,11 @@ STOP_POLL_SECONDS = 0.5  # how often it looks for a stop-now (SIGTERM, its start
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bootstrap", required=True)
-    p.add_argument("--interval", default="1 second", help="micro-batch trigger interval")
-    p.add_argument("--max-offsets-per-trigger", type=int, default=200_000)
-    p.add_argument("--checkpoint-root", required=True)
-    p.add_argument("--query-name", default="tormenta_stream")
-    p.add_argument("--query-version", type=int, default=1)
-    p.add_argument("--starting-offsets", default="earliest", choices=["earliest", "latest"],
-                   help="only used when the checkpoint is new")  # fmt: skip
-    p.add_argument("--namespace", default="tormenta", help="HBase table name prefix")
-    p.add_argument("--topic-map", default="",
-                   help="override topics (default: the namespace's): social.comment=<topic>,geo.position=<topic>")
-    add_hbase_args(p)
-    p.add_argument("--run-seconds", type=float, default=0, help="stop after this long (0: run until stopped)")
-    p.add_argument("--control-run", default=None, metavar="RUN_ID",
-                   help="supervised by Airflow: watch <namespace>_control for this run's stop request, "
-                        "then drain what is in Kafka and stop")  # fmt: skip
-    p.add_argument("--until-idle", action="store_true",
-                   help="stop once every available record is processed (tests, backfills)")  # fmt: skip
+    """The options of ``tormenta.jobs.StreamArgs`` (what the DAG builds), and the job's checks."""
+    p = StreamArgs.parser(__doc__.splitlines()[0])
     args = p.parse_args(argv)
+    if not args.checkpoint_root:
+        p.error("the following arguments are required: --checkpoint-root")
     try:
         args.interval_seconds = parse_interval(args.interval)
     except ValueError as exc:
@@ -63,10 +49,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"--query-version must be in [1, {MAX_QUERY_VERSION}]")
     if args.max_offsets_per_trigger < 1:
         p.error("--max-offsets-per-trigger must be >= 1")
-    from tormenta.contracts import KINDS, topics_for
+    from tormenta.contracts import KINDS, check_namespace, topics_for
 
-    if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", args.namespace):
-        p.error("--namespace may only contain letters, digits and '_'")
+    try:
+        check_namespace(args.namespace)
+    except ValueError as exc:
+        p.error(f"--namespace: {exc}")
     args.topics = topics_for(args.namespace)
     for item in filter(None, args.topic_map.split(",")):
         kind_name, _, topic = item.partition("=")
@@ -149,6 +137,10 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
             p = event.progress
             if p.name != query_name:
                 return
+            if "addBatch" not in (p.durationMs or {}):
+                # An idle trigger's report (Spark sends one every noDataProgressEventInterval) has
+                # the last batch's id: stored, it would overwrite that batch's own progress.
+                return
             doc = {
                 "batchId": p.batchId, "numInputRows": p.numInputRows,
                 "inputRowsPerSecond": p.inputRowsPerSecond, "processedRowsPerSecond": p.processedRowsPerSecond,
@@ -159,11 +151,8 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
             }  # fmt: skip
             key = metrics_row_key(query_name, batch_seq(version, p.batchId))
             try:
-                conn = endpoint.connect()
-                try:
+                with endpoint.session() as conn:
                     put_rows(conn, f"{namespace}_batch_metrics", [(key, {b"d:progress": json.dumps(doc).encode()}, None)])
-                finally:
-                    conn.close()
             except Exception:  # metrics must never stop the pipeline
                 log.exception("could not store progress of batch %s", p.batchId)
 

@@ -12,17 +12,41 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-import zlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tormenta.contracts import SOCIAL, TOPIC_PARTITIONS, encode, split_row_key, table_name, topic_for
+from tormenta.contracts import NAMESPACE_PATTERN, split_row_key, table_name
 
 DAG_ID = "tormenta_batch"
 ISO_MINUTE_PATTERN = r"^$|^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:00)?(Z|[+-]\d{2}:\d{2})?$"
 MAX_WINDOW = dt.timedelta(days=31)
+
+
+def params() -> dict[str, Any]:
+    """The batch DAG's trigger form (the micro-batch one: ``tormenta.microbatch.params``)."""
+    from airflow.sdk import Param
+
+    return {
+        "window_start": Param("", type="string", pattern=ISO_MINUTE_PATTERN, title="Window start (UTC)",
+                              description="ISO 8601 on a whole minute, e.g. 2026-11-26T14:00Z. Empty: the "
+                                          "previous UTC day."),
+        "window_end": Param("", type="string", pattern=ISO_MINUTE_PATTERN, title="Window end (UTC)",
+                            description="Exclusive. Empty together with the start: the previous UTC day."),
+        "parts": Param(4, type="integer", minimum=1, maximum=256, title="Parallel parts",
+                       description="The big file is split into this many parts, processed in parallel on "
+                                   "the cores the tormenta_spark pool gives the job."),
+        "source": Param("kafka", type="string", enum=["kafka", "file"], title="Source",
+                        description="kafka: the window's records from the Kafka archive. file: a source "
+                                    "client writes the window's big file (social comments)."),
+        "file_events": Param(100_000, type="integer", minimum=1, maximum=50_000_000, title="Events in the file",
+                             description="Only for source = file."),
+        "source_namespace": Param("tormenta", type="string", pattern=NAMESPACE_PATTERN,
+                                  title="Source namespace", description="Whose topics are read."),
+        "namespace": Param("tormenta_batch", type="string", pattern=NAMESPACE_PATTERN, title="Results namespace",
+                           description="HBase tables the batch results go to (next to the micro-batch ones)."),
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -94,35 +118,6 @@ def paths(home: Path, window: Window, run_id: str, landing_root: str | None = No
         "land_report": str(home / "runs" / window.label / safe_run / "land.json"),
         "process_report": str(home / "runs" / window.label / safe_run / "process.json"),
     }
-
-
-def generate_source_file(path: str, window: Window, events: int, source_namespace: str, seed: int = 7) -> int:
-    """What a source client dumps for a window: social comments spread evenly over the window,
-    one JSON line per record, shaped like a Kafka record (topic, partition, offset, key, value,
-    timestamp) so that the file and the Kafka archive go through the same code."""
-    from ingestors.sources.social import PageFeed
-    from tormenta.reference import POLITICIANS
-
-    feed = PageFeed(sorted(POLITICIANS), seed=seed, name="batch-file")
-    topic = topic_for(SOCIAL, source_namespace)
-    offsets = [0] * TOPIC_PARTITIONS
-    step = (window.end_ms - window.start_ms) / max(1, events)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    with tmp.open("w") as fh:
-        for i in range(events):
-            page = feed.pages[i % len(feed.pages)]
-            t = window.start_ms + int(i * step)
-            event = feed.comment(page, i // len(feed.pages), t)
-            event["source"] = "batch-file"
-            event["sent_at"] = t
-            part = zlib.crc32(page.encode()) % TOPIC_PARTITIONS
-            fh.write(json.dumps({"topic": topic, "partition": part, "offset": offsets[part], "key": page,
-                                 "value": encode(event).decode(), "timestamp": t}) + "\n")  # fmt: skip
-            offsets[part] += 1
-    tmp.replace(out)
-    return events
 
 
 def run_record(window: Window, run_id: str, land: dict, process: dict, parts: int, source: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@
     tormenta jars [--force]
     tormenta smoke [--events N]
     tormenta demo                 # start the micro-batch DAG, run one batch window over its events
-    tormenta prepare              # Kafka topics, HBase tables, reference data (idempotent)
+    tormenta prepare [--namespace NS]   # Kafka topics, HBase tables, reference data (idempotent)
     tormenta stream [--interval "1 second" ...]   # the streaming job, in the foreground
     tormenta capacity --rate 5000 [--bytes 420] [--interval PT1S]
     tormenta airflow ARGS...      # the airflow CLI with the stack's AIRFLOW_HOME
@@ -136,11 +136,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"[demo] the micro-batch run is {state}; see its task logs in the UI", file=sys.stderr)
             return 1
         time.sleep(3)
-        conn = endpoint.connect()
-        try:
+        with endpoint.session() as conn:
             progress = microbatch.latest_progress(conn, "tormenta") if b"tormenta_batch_metrics" in conn.tables() else None
-        finally:
-            conn.close()
     print(f"[demo] micro-batches are landing in HBase: {microbatch.describe(progress, None)}", flush=True)
 
     # One batch window over the same events: whole minutes since the pipeline started.
@@ -161,11 +158,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"[demo] batch run {final['state']}; see its task logs in the UI", file=sys.stderr)
         return 1
     w = batch.resolve_window(conf["window_start"], conf["window_end"], dt.datetime.now(dt.UTC))
-    conn = endpoint.connect()
-    try:
+    with endpoint.session() as conn:
         cmp = batch.compare_social(conn, "tormenta", "tormenta_batch", w.start_ms, w.end_ms)
-    finally:
-        conn.close()
     print(f"[demo] social comments in the window: micro-batch {cmp['comments']['micro_batch']}, "
           f"batch {cmp['comments']['batch']}; aggregates agree: {cmp['agree']}")  # fmt: skip
     print(f"[demo] micro-batch run: {s.airflow_url}/dags/{microbatch.DAG_ID}/runs/{run_id}")
@@ -175,20 +169,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from tormenta.contracts import check_namespace
     from tormenta.hbase import HBaseEndpoint
-    from tormenta.kafka import contract_topics, ensure_topics
-    from tormenta.reference import seed
+    from tormenta.prepare import prepare
 
-    s = load()
-    specs = contract_topics()
-    created = ensure_topics(args.bootstrap or s.kafka_bootstrap, specs, apply_config=True)
-    print("topics: " + ", ".join(f"{t.name} ({'created' if t.name in created else 'exists'})" for t in specs))
-    conn = HBaseEndpoint(args.hbase_host or s.bind_host, args.hbase_port or s.thrift_port).connect()
     try:
-        for table, rows in seed(conn, device_count=args.devices).items():
-            print(f"{table:<28} {rows:>6} rows")
-    finally:
-        conn.close()
+        check_namespace(args.namespace)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    s = load()
+    with HBaseEndpoint(args.hbase_host or s.bind_host, args.hbase_port or s.thrift_port).session() as conn:
+        done = prepare(args.bootstrap or s.kafka_bootstrap, conn, args.namespace, devices=args.devices)
+    print("\n".join(done.lines()))
     return 0
 
 
@@ -283,9 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600)
     p.set_defaults(func=cmd_demo)
 
+    from tormenta.contracts import DEFAULT_NAMESPACE
+    from tormenta.prepare import DEFAULT_DEVICES
+
     p = sub.add_parser("prepare", help="Kafka topics, HBase tables and reference data (idempotent)")
+    p.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="the namespace's topics and tables (default: tormenta)")
     p.add_argument("--bootstrap", default=None)
-    p.add_argument("--devices", type=int, default=2000)
+    p.add_argument("--devices", type=int, default=DEFAULT_DEVICES)
     p.add_argument("--hbase-host", default=None)
     p.add_argument("--hbase-port", type=int, default=None)
     p.set_defaults(func=cmd_prepare)

@@ -105,27 +105,39 @@ TOPIC_PARTITIONS = 4  # >= the cores Spark gets locally; keys (pages, devices) s
 BY_TOPIC: dict[str, EventKind] = {k.topic: k for k in KINDS.values()}
 
 
-def topic_for(kind: EventKind, namespace: str = "tormenta") -> str:
+# --- namespaces ----------------------------------------------------------------------------
+# A namespace prefixes a deployment's topics and tables (tests and benchmarks use their own). The
+# one rule, for the DAGs' Params (a JSON-schema pattern), the jobs' arguments and every name below.
+NAMESPACE_PATTERN = r"^[a-z][a-z0-9_]{0,19}$"
+DEFAULT_NAMESPACE = "tormenta"
+
+
+def check_namespace(namespace: str) -> str:
+    """``namespace`` if it follows :data:`NAMESPACE_PATTERN`, else ValueError saying the rule."""
+    if not isinstance(namespace, str) or not re.fullmatch(NAMESPACE_PATTERN, namespace):
+        raise ValueError(f"invalid namespace {namespace!r}: a lower-case letter, then up to 19 lower-case "
+                         "letters, digits or '_'")  # fmt: skip
+    return namespace
+
+
+def topic_for(kind: EventKind, namespace: str = DEFAULT_NAMESPACE) -> str:
     """Topic of ``kind`` in a namespace: "tormenta.social.comments" -> "<namespace>.social.comments"."""
-    if not namespace.replace("_", "").isalnum():
-        raise ValueError(f"invalid namespace {namespace!r}")
+    check_namespace(namespace)
     return kind.topic if namespace == "tormenta" else f"{namespace}.{kind.topic.split('.', 1)[1]}"
 
 
-def topics_for(namespace: str = "tormenta") -> dict[str, EventKind]:
+def topics_for(namespace: str = DEFAULT_NAMESPACE) -> dict[str, EventKind]:
     """topic -> kind for every contract in a namespace (what the streaming job subscribes to)."""
     return {topic_for(k, namespace): k for k in KINDS.values()}
 
 # --- HBase tables --------------------------------------------------------------------------
-# Physical name = "<namespace>_<logical>" (namespace "tormenta" by default; tests use their own).
-DEFAULT_NAMESPACE = "tormenta"
+# Physical name = "<namespace>_<logical>".
 
 
 def table_name(logical: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     if logical not in TABLES:
         raise KeyError(f"unknown table {logical!r}")
-    if not namespace.replace("_", "").isalnum():
-        raise ValueError(f"invalid namespace {namespace!r}")
+    check_namespace(namespace)
     return f"{namespace}_{logical}"
 
 

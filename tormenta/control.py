@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,10 @@ from tormenta.hbase import HBaseEndpoint
 
 PHASES = ("running", "stopping", "draining", "stopped")
 ROLES = ("stream", "batch")
+
+
+class StopStalled(RuntimeError):
+    """A requested stop cannot complete (e.g. the run's tasks ended before they could stop)."""
 
 
 class RoleError(RuntimeError):
@@ -53,11 +58,8 @@ class ControlPlane:
 
     @contextmanager
     def _table(self):
-        conn = self.endpoint.connect()
-        try:
+        with self.endpoint.session() as conn:
             yield conn.table(self.table)
-        finally:
-            conn.close()
 
     def _put(self, row: bytes, cells: dict[bytes, bytes]) -> None:
         with self._table() as table:
@@ -104,6 +106,32 @@ class ControlPlane:
             return False
         self._put(self._row(run_id), {b"c:stop": reason.encode()[:500], b"c:phase": b"stopping"})
         return True
+
+    def stop_active(self, reason: str) -> str | None:
+        """Ask the namespace's running pipeline to stop in order: the stop DAG and ``tormenta stack
+        down`` both start here. Returns the run asked, or None when none is running."""
+        run_id = self.active_run()
+        if run_id is None or self.state(run_id)["phase"] == "stopped":
+            return None
+        self.request_stop(run_id, reason)
+        return run_id
+
+    def wait_stopped(self, run_id: str, timeout: float | None = None, poll_s: float = 5.0,
+                     stalled: Callable[[dict], str | None] | None = None,
+                     progress: Callable[[dict], None] | None = None) -> dict:  # fmt: skip
+        """Wait for the run's phase ``stopped`` and return its state (the last one seen after
+        ``timeout`` s). ``stalled(state)`` names why the stop cannot come: StopStalled at once."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (state := self.state(run_id))["phase"] != "stopped":
+            reason = stalled(state) if stalled else None
+            if reason:
+                raise StopStalled(f"the stop of {run_id} cannot complete: {reason}")
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if progress:
+                progress(state)
+            time.sleep(poll_s)
+        return state
 
     def stop_reason(self, run_id: str) -> str | None:
         return self._get(self._row(run_id)).get(b"c:stop", b"").decode() or None

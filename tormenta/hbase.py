@@ -8,7 +8,8 @@ seeding, table creation and the reads behind the UI.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,15 @@ class HBaseEndpoint:
             transport=self.transport,
             protocol=self.protocol,
         )
+
+    @contextmanager
+    def session(self) -> Iterator:
+        """``with endpoint.session() as conn``: a happybase connection, closed on the way out."""
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
 def ensure_table(conn, name: str, families: Mapping[str, dict]) -> bool:

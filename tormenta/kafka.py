@@ -47,25 +47,29 @@ def retention_config() -> dict[str, str]:
     return {"retention.ms": str(int(hours * 3_600_000)), "retention.bytes": str(mb * 1024 * 1024)}
 
 
-def contract_topics(namespace: str = "tormenta") -> list[TopicSpec]:
-    """The event topics of a namespace, with their partitions and retention."""
-    from tormenta.contracts import KINDS, TOPIC_PARTITIONS, topic_for
+def contract_topics(namespace: str | None = None) -> list[TopicSpec]:
+    """The event topics of a namespace (default: ``tormenta``), with their partitions and retention."""
+    from tormenta.contracts import DEFAULT_NAMESPACE, KINDS, TOPIC_PARTITIONS, topic_for
 
+    namespace = namespace or DEFAULT_NAMESPACE
     replication, config = durability()
     return [TopicSpec(topic_for(k, namespace), TOPIC_PARTITIONS, replication, {**retention_config(), **config})
             for k in KINDS.values()]  # fmt: skip
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0, apply_config: bool = False
+def ensure_topics(bootstrap, specs: list[TopicSpec], timeout: float = 30.0, apply_config: bool = False
                   ) -> list[str]:  # fmt: skip
     """Create the topics that do not exist yet; returns the names created.
 
-    Retry: safe; an existing topic keeps its partition count. ``apply_config``: the specs'
-    config entries are also set on topics that exist (e.g. a retention changed since).
+    ``bootstrap``: the servers, or an ``AdminClient`` (the Kafka provider's hook builds one from an
+    Airflow connection: ``tormenta.providers.kafka``). Retry: safe; an existing topic keeps its
+    partition count. ``apply_config``: the specs' config entries are also set on topics that exist
+    (e.g. a retention changed since).
     """
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap}) if isinstance(bootstrap, str) else bootstrap
     existing = set(admin.list_topics(timeout=timeout).topics)
     if apply_config:
         _set_config(admin, [s for s in specs if s.name in existing and s.config], timeout)
@@ -82,9 +86,9 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0,
             fut.result()
             created.append(name)
             log.info("created Kafka topic %s", name)
-        except Exception as exc:
+        except KafkaException as exc:
             # TOPIC_ALREADY_EXISTS from a concurrent creator is fine; anything else is not.
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
 

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tormenta import capacity
-from tormenta.contracts import GEO, SOCIAL, table_name, topic_for
+from tormenta.contracts import GEO, NAMESPACE_PATTERN, SOCIAL, table_name, topic_for
 from tormenta.intervals import PARAM_PATTERN, parse_interval
 from tormenta.reference import POLITICIANS
 from tormenta.settings import load
 
 DAG_ID = "tormenta_microbatch"
 STOP_DAG_ID = "tormenta_microbatch_stop"
-NAMESPACE_PATTERN = r"^[a-z][a-z0-9_]{0,19}$"
 GEO_BASE_PORT = 8181
 AVG_EVENT_BYTES = {"social": 420, "geo": 330}  # measured JSON sizes of the two contracts
 
@@ -30,6 +29,18 @@ log = logging.getLogger("tormenta.microbatch")
 
 def query_name(namespace: str) -> str:
     return f"{namespace}_microbatch"
+
+
+def stop_params() -> dict[str, Any]:
+    """The stop DAG's trigger form."""
+    from airflow.sdk import Param
+
+    return {
+        "namespace": Param("tormenta", type="string", pattern=NAMESPACE_PATTERN, title="Namespace",
+                           description="Namespace of the pipeline to stop."),
+        "reason": Param("stopped from the Airflow UI", type="string", maxLength=200, title="Reason",
+                        description="Recorded with the stop request."),
+    }  # fmt: skip
 
 
 def params() -> dict[str, Any]:

@@ -11,8 +11,8 @@ import json
 import time
 from typing import Any
 
-from spark_jobs.transforms.geo import Zone
 from tormenta.contracts import DEFAULT_NAMESPACE, TABLES, table_name
+from tormenta.geo import Zone
 from tormenta.hbase import ensure_table, put_rows
 
 SEED_TS = 1  # fixed cell timestamp: re-seeding overwrites identical cells
@@ -97,11 +97,8 @@ def drop_namespace(conn, namespace: str) -> int:
 
 def ensure(endpoint, namespace: str = DEFAULT_NAMESPACE) -> ReferenceCache:
     """Create the namespace's tables and reference rows (idempotent) and return its cache."""
-    conn = endpoint.connect()
-    try:
+    with endpoint.session() as conn:
         seed(conn, namespace=namespace)
-    finally:
-        conn.close()
     return ReferenceCache(endpoint, namespace=namespace)
 
 
@@ -123,11 +120,8 @@ class ReferenceCache:
         return self
 
     def reload(self) -> None:
-        conn = self.endpoint.connect()
-        try:
+        with self.endpoint.session() as conn:
             rows = conn.table(table_name("ref_zones", self.namespace)).scan(columns=[b"d:json"])
             self.zones = sorted((Zone(**json.loads(cells[b"d:json"])) for _, cells in rows),
                                 key=lambda z: z.zone_id)  # fmt: skip
-        finally:
-            conn.close()
         self._loaded_at = time.monotonic()

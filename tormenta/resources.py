@@ -138,14 +138,11 @@ def store(endpoint, namespace: str, dag_id: str, run_id: str, try_number: int, u
     from tormenta.contracts import TABLES
     from tormenta.hbase import ensure_table
 
-    conn = endpoint.connect()
-    try:
+    with endpoint.session() as conn:
         table = table_name("run_resources", namespace)
         ensure_table(conn, table, TABLES["run_resources"])
         key = f"{dag_id}|{run_id}|{usage.component}|{try_number:04d}".encode()
         conn.table(table).put(key, {b"d:doc": json.dumps(usage.as_dict(), sort_keys=True).encode()})
-    finally:
-        conn.close()
 
 
 def load(conn, namespace: str, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:

@@ -5,15 +5,22 @@ It proves the four systems work together; the real pipelines replace it as the m
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 
 from tormenta.kafka import TopicSpec, durability
 
 log = logging.getLogger(__name__)
 
+DAG_ID = "tormenta_smoke"
 TOPIC = TopicSpec("tormenta.smoke", partitions=3)
+
+
+def params() -> dict:
+    """The smoke DAG's trigger form."""
+    from airflow.sdk import Param
+
+    return {"events": Param(500, type="integer", minimum=1, maximum=1_000_000, title="Events",
+                            description="How many events to produce.")}  # fmt: skip
 
 
 def topic() -> TopicSpec:
@@ -22,24 +29,6 @@ def topic() -> TopicSpec:
     return TopicSpec(TOPIC.name, TOPIC.partitions, replication, config)
 TABLE = "tormenta_smoke"
 FAMILIES = {"d": {"max_versions": 1}}
-
-
-def produce_events(bootstrap: str, tag: str, count: int, timeout: float = 60.0) -> int:
-    """Produce ``count`` keyed JSON events tagged ``tag``; return how many the broker acknowledged.
-
-    Uses the ingestors' producer (idempotent, acks=all); raises ``DeliveryError`` if any record
-    was rejected or not acknowledged within ``timeout``. Retry: produces the same event ids
-    again (Kafka then holds duplicates, which the HBase sink absorbs: the event id is the row key).
-    """
-    from ingestors.producer import EventProducer
-
-    producer = EventProducer(bootstrap, client_id=f"smoke-{tag}", conf={"message.timeout.ms": int(timeout * 1000)})
-    now_ms = int(time.time() * 1000)
-    for i in range(count):
-        event = {"event_id": f"{tag}-{i:06d}", "seq": i, "device": f"dev-{i % 7}", "event_time": now_ms}
-        producer.send_raw(TOPIC.name, json.dumps(event).encode(), key=event["device"].encode())
-        producer.poll(0)
-    return producer.close(timeout).acked
 
 
 def count_rows(conn, tag: str) -> int:

@@ -9,10 +9,14 @@ Storm mode multiplies one page's share (10-100x), as during a scandal.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+import zlib
+from pathlib import Path
 from typing import Any
 
-from tormenta.contracts import SOCIAL
+from tormenta.batch import Window
+from tormenta.contracts import SOCIAL, TOPIC_PARTITIONS, encode, topic_for
 from tormenta.reference import POLITICIANS
 
 WORDS = {
@@ -122,3 +126,29 @@ class PageFeed:
 
     def close(self) -> None:
         pass
+
+
+def write_window_file(path: str, window: Window, events: int, source_namespace: str, seed: int = 7) -> int:
+    """The batch archetype's big file: what this source client dumps for a window: social comments spread evenly over the window,
+    one JSON line per record, shaped like a Kafka record (topic, partition, offset, key, value,
+    timestamp) so that the file and the Kafka archive go through the same code."""
+    feed = PageFeed(sorted(POLITICIANS), seed=seed, name="batch-file")
+    topic = topic_for(SOCIAL, source_namespace)
+    offsets = [0] * TOPIC_PARTITIONS
+    step = (window.end_ms - window.start_ms) / max(1, events)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with tmp.open("w") as fh:
+        for i in range(events):
+            page = feed.pages[i % len(feed.pages)]
+            t = window.start_ms + int(i * step)
+            event = feed.comment(page, i // len(feed.pages), t)
+            event["source"] = "batch-file"
+            event["sent_at"] = t
+            part = zlib.crc32(page.encode()) % TOPIC_PARTITIONS
+            fh.write(json.dumps({"topic": topic, "partition": part, "offset": offsets[part], "key": page,
+                                 "value": encode(event).decode(), "timestamp": t}) + "\n")  # fmt: skip
+            offsets[part] += 1
+    tmp.replace(out)
+    return events

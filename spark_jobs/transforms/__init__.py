@@ -1,1 +1,1 @@
-"""Pure DataFrame -> DataFrame transforms, shared by the streaming and the batch jobs."""
+"""Each event kind's business rules as Spark SQL, producing its HBase mutations: one module per kind, shared by the micro-batch and the batch jobs."""

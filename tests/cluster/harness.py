@@ -62,15 +62,12 @@ class Run:
         from tests.integration.test_chaos import holes
         from tormenta.batch import social_minute_totals
 
-        conn = self.hbase_endpoint.connect()
-        try:
+        with self.hbase_endpoint.session() as conn:
             # row key "<salt>|<event_id>", event id "<page>-c<n>": n counts up per page from 0
             ids = [k.decode().split("|", 1)[1]
                    for k, _ in conn.table(f"{self.ns}_social_comments").scan(columns=[b"d:batch"])]  # fmt: skip
             counted = sum(v["comments"] for v in social_minute_totals(conn, self.ns, 0, 4_102_444_800_000).values())
             dead = sum(1 for _ in conn.table(f"{self.ns}_dead_letters").scan())
-        finally:
-            conn.close()
         return {"stored": len(ids), "distinct": len(set(ids)), "counted": counted, "holes": holes(ids)[:10],
                 "dead": dead}  # fmt: skip
 
@@ -82,8 +79,5 @@ class Run:
         if self.run_id and self.admin.dag_run(MB, self.run_id)["state"] not in ("success", "failed"):
             self.stop()
 
-        conn = self.hbase_endpoint.connect()
-        try:
+        with self.hbase_endpoint.session() as conn:
             drop_namespace(conn, self.ns)
-        finally:
-            conn.close()

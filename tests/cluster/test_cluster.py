@@ -151,11 +151,8 @@ def test_hbase_writes_its_wal_to_hdfs_with_two_region_servers(cluster, hbase_end
     listing = cluster.docker("exec", "tormenta-namenode", "java", "-cp", "/tmp/tormenta-conf/hdfs:/opt/tormenta/jars/hbase/*",
                              "org.apache.hadoop.fs.FsShell", "-ls", "/hbase/WALs").stdout  # fmt: skip
     assert listing.count("127.0.0.1,16120") == 1 and listing.count("127.0.0.1,16220") == 1, listing
-    conn = hbase_endpoint.connect()
-    try:
+    with hbase_endpoint.session() as conn:
         assert conn.tables() is not None
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -87,25 +87,16 @@ class Fresh:
         return self.endpoint.connect()
 
     def count(self, table: str) -> int:
-        conn = self.endpoint.connect()
-        try:
+        with self.endpoint.session() as conn:
             return count_rows(conn, table) if table.encode() in conn.tables() else 0
-        finally:
-            conn.close()
 
     def dead_letter_reasons(self, ns: str) -> dict[str, int]:
-        conn = self.endpoint.connect()
-        try:
+        with self.endpoint.session() as conn:
             return dead_letter_reasons(conn, ns)
-        finally:
-            conn.close()
 
     def snapshot(self, ns: str, tables: list[str]) -> dict:
-        conn = self.endpoint.connect()
-        try:
+        with self.endpoint.session() as conn:
             return {t: list(conn.table(f"{ns}_{t}").scan(include_timestamp=True)) for t in tables}
-        finally:
-            conn.close()
 
 
 def own_namespace(stack, request, prefix: str) -> tuple[str, Fresh]:
@@ -116,11 +107,8 @@ def own_namespace(stack, request, prefix: str) -> tuple[str, Fresh]:
     ns = prefix + uuid.uuid4().hex[:8]
 
     def drop():
-        conn = HBaseEndpoint(stack.bind_host, stack.thrift_port, timeout_ms=120_000).connect()
-        try:
+        with HBaseEndpoint(stack.bind_host, stack.thrift_port, timeout_ms=120_000).session() as conn:
             drop_namespace(conn, ns)
-        finally:
-            conn.close()
 
     request.addfinalizer(drop)
     return ns, Fresh(HBaseEndpoint(stack.bind_host, stack.thrift_port))
@@ -167,12 +155,9 @@ def story(admin, stack, token_lifetime, request):
     def drop_tables():  # the story's two namespaces, at the end of the session
         from tormenta.reference import drop_namespace
 
-        conn = HBaseEndpoint(stack.bind_host, stack.thrift_port, timeout_ms=120_000).connect()
-        try:
+        with HBaseEndpoint(stack.bind_host, stack.thrift_port, timeout_ms=120_000).session() as conn:
             for namespace in (ns, ns + "b"):
                 drop_namespace(conn, namespace)
-        finally:
-            conn.close()
 
     request.addfinalizer(drop_tables)
     conf = {"namespace": ns, "interval": "PT2S", "sources": ["social"], "hot_pages": ["pol-03"],

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tormenta.hbase import ensure_table, put_rows
+from tormenta.hbase import HBaseEndpoint, ensure_table, put_rows
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +65,11 @@ def test_operational_tables_expire_by_cell_time(hbase, unique):
         for logical in ("dead_letters", "batch_metrics", "run_resources"):
             if table_name(logical, ns).encode() in hbase.tables():
                 hbase.delete_table(table_name(logical, ns), disable=True)
+
+
+def test_a_session_closes_its_connection_also_when_the_block_fails(stack):
+    with pytest.raises(RuntimeError, match="in the block"):
+        with HBaseEndpoint(stack.bind_host, stack.thrift_port).session() as conn:
+            assert isinstance(conn.tables(), list)  # open and answering inside the block
+            raise RuntimeError("in the block")
+    assert not conn.transport.is_open()

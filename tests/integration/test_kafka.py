@@ -1,6 +1,7 @@
 """Kafka (KRaft, local broker) with confluent-kafka: a keyed batch arrives whole and in order per key."""
 
 import json
+import time
 from collections import defaultdict
 
 import pytest
@@ -79,3 +80,43 @@ def test_contract_topics_have_bounded_retention_also_when_they_existed_before(st
         assert configs["retention.bytes"].value == str(64 * 1024 * 1024), spec.name
         assert configs["retention.ms"].value == str(168 * 3_600_000), spec.name
     admin.delete_topics([s.name for s in specs])
+
+
+def test_the_provider_hook_makes_topics_with_their_config_and_names_the_servers(stack, unique, monkeypatch):
+    """tormenta.providers.kafka: the Kafka provider's admin client from an Airflow connection, topics
+    with retention (created, then applied to the existing ones), and a clear error without servers."""
+    import json
+
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    from tormenta.kafka import contract_topics
+    from tormenta.providers.kafka import KafkaHook, bootstrap_servers
+
+    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_T",
+                       json.dumps({"conn_type": "kafka", "extra": {"bootstrap.servers": stack.kafka_bootstrap}}))
+    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_EMPTY", json.dumps({"conn_type": "kafka", "extra": {}}))
+    assert bootstrap_servers("kafka_t") == stack.kafka_bootstrap
+    with pytest.raises(ValueError, match="'kafka_empty' has no 'bootstrap.servers'"):
+        bootstrap_servers("kafka_empty")
+
+    specs = contract_topics(f"t{unique}")
+    hook = KafkaHook("kafka_t")
+    try:
+        assert hook.ensure_topics(specs) == [s.name for s in specs]
+        monkeypatch.setenv("TORMENTA_TOPIC_RETENTION_HOURS", "2")
+        assert hook.ensure_topics(contract_topics(f"t{unique}"), apply_config=True) == []  # they exist
+        admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
+        res = ConfigResource(ConfigResource.Type.TOPIC, specs[0].name)
+        deadline = time.monotonic() + 30
+        while True:  # a new topic can be unknown to a fresh client's broker for a moment
+            try:
+                configs = next(iter(admin.describe_configs([res]).values())).result(30)
+                break
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert configs["retention.ms"].value == str(2 * 3_600_000)
+    finally:
+        hook.delete_topic([s.name for s in specs])

@@ -4,6 +4,7 @@ import subprocess
 
 import pytest
 
+from ingestors.sources.smoke import produce_events
 from tormenta import smoke
 from tormenta.kafka import ensure_topics
 from tormenta.spark_conf import spark_submit_command
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_spark_submit_job_writes_every_row(stack, hbase, unique):
     ensure_topics(stack.kafka_bootstrap, [smoke.TOPIC])
     tag = f"it{unique}"
-    assert smoke.produce_events(stack.kafka_bootstrap, tag, 1234) == 1234
+    assert produce_events(stack.kafka_bootstrap, tag, 1234) == 1234
 
     cmd = spark_submit_command("smoke", [
         "--bootstrap", stack.kafka_bootstrap, "--topic", smoke.TOPIC.name, "--tag", tag,

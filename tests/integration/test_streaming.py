@@ -20,10 +20,10 @@ from ingestors.fleet import make_fleet
 from ingestors.producer import EventProducer
 from ingestors.sources.mobile_geo import to_event
 from ingestors.sources.social import PageFeed
-from spark_jobs.transforms.geo import process_device
 from spark_jobs.transforms.social import sentiment_of
 from tormenta import reference
 from tormenta.contracts import TABLES, event_row_key, minute_bucket, table_name
+from tormenta.geo import process_device
 from tormenta.kafka import TopicSpec, ensure_topics
 from tormenta.spark_conf import spark_submit_command
 from tormenta.stack.services import python_env
@@ -233,6 +233,35 @@ def test_good_and_poison_input(env):
     }
 
 
+def triggers(env, exclude=()) -> list[tuple[int, int]]:
+    """(epoch ms the trigger fired, ms it took) of each stored batch, from Spark's progress."""
+    import datetime as dt
+
+    out = []
+    for _, cells in env.table("batch_metrics").scan():
+        if b"d:progress" in cells and b"d:result" in cells:
+            if json.loads(cells[b"d:result"])["label"] in exclude:
+                continue
+            progress = json.loads(cells[b"d:progress"])
+            stamp = dt.datetime.fromisoformat(progress["timestamp"].replace("Z", "+00:00"))
+            out.append((int(stamp.timestamp() * 1000), progress["durationMs"]["triggerExecution"]))
+    return sorted(out)
+
+
+def waited_for_the_interval(fired: list[tuple[int, int]], interval_ms: int) -> int:
+    """How many triggers fired on the interval's clock grid after the previous batch ended early.
+
+    Spark's processingTime trigger waits for the next multiple of the interval (epoch-aligned)
+    unless the previous batch overran it. Raises if a trigger fired off that grid after a wait."""
+    waited = 0
+    for (start, took), (following, _) in zip(fired, fired[1:], strict=False):
+        grid = start - start % interval_ms + interval_ms
+        if start + took < grid - 100:  # ended well before the next grid point: it must wait for it
+            assert grid <= following < grid + 250, (fired, start, grid, following)
+            waited += 1
+    return waited
+
+
 @pytest.mark.contract(1)
 @pytest.mark.contract(9)
 def test_interval_change_continues_and_replay_is_byte_identical(env):
@@ -244,9 +273,15 @@ def test_interval_change_continues_and_replay_is_byte_identical(env):
 
     second = social_events(300, pages=("pol-04", "pol-05"), seed=13)
     env.send_social(second + first[:5])  # five comments the source sent again, in a later batch
-    env.run(interval="2 seconds")  # same checkpoint, new interval: continues where it stopped
+    # Same checkpoint, new interval: it continues where it stopped, and the new interval is the
+    # one observed. At most 50 records a batch make 7 batches; Spark's progress says when each
+    # trigger fired, and a batch that ended early waits for the next multiple of 5 s (were the
+    # interval ignored, it would fire on the default's 1 s grid, on a 5 s point only by chance).
+    env.run(interval="5 seconds", max_offsets=50)
     metrics = env.metrics()
     assert {m["label"] for m in metrics} > batches_first
+    fired = triggers(env, exclude=batches_first)
+    assert waited_for_the_interval(fired, 5_000) >= 3, fired
     assert sum(m["good"] for m in metrics) == len(first) + len(second) + 100
     dead = [c[b"d:reason"] for _, c in env.table("dead_letters").scan()]
     assert dead == [b"duplicate_event_id"] * 5  # recognised across batches, counted once

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from ingestors.sources.social import write_window_file
 from tormenta import batch
 
 pytestmark = pytest.mark.unit
@@ -48,8 +49,8 @@ def test_window_param_pattern_refuses_hostile_text():
 def test_generated_source_file_is_deterministic_and_inside_the_window(tmp_path):
     w = batch.resolve_window("2026-11-26T14:00Z", "2026-11-26T15:00Z", RUN)
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    assert batch.generate_source_file(str(a), w, 500, "tormenta") == 500
-    batch.generate_source_file(str(b), w, 500, "tormenta")
+    assert write_window_file(str(a), w, 500, "tormenta") == 500
+    write_window_file(str(b), w, 500, "tormenta")
     assert a.read_bytes() == b.read_bytes()
     rows = [json.loads(line) for line in a.read_text().splitlines()]
     assert all(w.start_ms <= r["timestamp"] < w.end_ms for r in rows)

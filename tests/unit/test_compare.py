@@ -75,11 +75,21 @@ def test_page_shows_both_runs_numbers_charts_and_agreement():
     runs = {"micro_batch": [{"run_id": "micro-batch-run", "state": "running"}], "batch": []}
     html = render(data, runs, "http://127.0.0.1:8080", "micro-batch-run", "b<script>")
     assert "How to read this page" in html
-    assert html.count("<svg") == 4
     assert "<script>" not in html  # run ids are escaped
-    assert 'class="agree">agree' in html
     assert "invalid_json" in html and "2026-11-26T14:00:00+00:00" in html
     assert re.search(r"latency p50</th><td class=\"num\">900 ms", html)
+    # the charts draw the runs' own numbers: 9 records, all in the latency bucket holding 900 ms
+    bucket = latency.label(latency.histogram([900]).index(1))
+    for name in ("micro-batch", "batch"):
+        assert f"<title>{name} {bucket}: 9 records (100.0%)</title>" in html
+    assert re.search(r"<title>micro-batch \S+: 0 records", html) is None  # only buckets that hold records
+    # the agreement: numbers compared when both agree; the rows that differ when they do not
+    assert 'class="agree">agree &mdash; 12 (page, minute) rows compared; comments: micro-batch 9, batch 9' in html
+    data["agreement"] = {"status": "differ", "rows": 12, "comments": {"micro_batch": 9, "batch": 8},
+                         "differences": {"pol-01|202611261401": {"micro_batch": 3, "batch": 2}}, "note": "n"}  # fmt: skip
+    html = render(data, runs, "http://127.0.0.1:8080", "micro-batch-run", "b<script>")
+    assert 'class="agree"' not in html and 'class="differ">differ' in html
+    assert "<tr><td>pol-01|202611261401</td><td>3</td><td>2</td></tr>" in html
 
 
 def test_freshness_axis_labels_are_short_and_distinct():

@@ -6,14 +6,17 @@ from tests.bad_input import CASES
 from tormenta.contracts import (
     GEO,
     KINDS,
+    NAMESPACE_PATTERN,
     SOCIAL,
     TABLES,
     ContractError,
+    check_namespace,
     event_row_key,
     minute_bucket,
     row_key,
     split_row_key,
     table_name,
+    topic_for,
     validate,
 )
 
@@ -105,3 +108,39 @@ def test_time_is_checked_against_the_record_not_the_clock():
     old = NOW - 365 * 86_400_000
     raw = social(event_time=old)
     assert validate(raw, SOCIAL, old)  # a year-old record with its own year-old timestamp is fine
+
+
+GOOD_NAMESPACES = ["tormenta", "tormenta_batch", "t0123456789", "a" * 20]
+BAD_NAMESPACES = ["", "Tormenta", "1abc", "a" * 21, "x;drop", "tormenta-batch", "ñu", "t.x"]
+
+
+@pytest.mark.parametrize("namespace", GOOD_NAMESPACES + BAD_NAMESPACES)
+def test_one_namespace_rule_for_params_topics_tables_and_both_jobs(namespace):
+    """The DAGs' Param pattern, topic and table names and the two jobs' arguments agree on every name."""
+    import re
+
+    from spark_jobs import batch as batch_job
+    from spark_jobs import streaming
+    from tormenta.microbatch import params
+
+    good = namespace in GOOD_NAMESPACES
+    pattern = params()["namespace"].schema["pattern"]
+    assert pattern == NAMESPACE_PATTERN
+    assert bool(re.fullmatch(pattern, namespace)) is good
+    for name in (lambda: topic_for(SOCIAL, namespace), lambda: table_name("dead_letters", namespace),
+                 lambda: check_namespace(namespace)):  # fmt: skip
+        if good:
+            assert namespace in name()
+        else:
+            with pytest.raises(ValueError, match="lower-case letter"):
+                name()
+    jobs = [lambda: streaming.parse_args(["--bootstrap", "b:9092", "--checkpoint-root", "c", "--namespace", namespace]),
+            lambda: batch_job.parse_args(["process", "--parquet-dir", "p", "--namespace", namespace,
+                                          "--source-namespace", "tormenta", "--label", "w202601010000-202601010100",
+                                          "--seq", "1"])]  # fmt: skip
+    for job in jobs:
+        if good:
+            assert job().namespace == namespace
+        else:
+            with pytest.raises(SystemExit):
+                job()

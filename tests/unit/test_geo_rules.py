@@ -1,6 +1,6 @@
 import pytest
 
-from spark_jobs.transforms.geo import DeviceState, Zone, haversine_m, process_device, zone_of
+from tormenta.geo import DeviceState, Zone, haversine_m, process_device, zone_of
 
 pytestmark = pytest.mark.unit
 ZONES = [Zone("a", "c", 0, 1, 0, 1), Zone("b", "c", 1, 2, 0, 1)]

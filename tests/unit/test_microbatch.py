@@ -355,16 +355,20 @@ def test_describe_freshness():
 
 
 def test_spark_job_operator_builds_its_command_after_the_arguments_are_final(monkeypatch):
+    import json
     from types import SimpleNamespace
 
     from tormenta.providers.spark import SparkJobOperator
+    from tormenta.settings import load
 
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[*]"}))
+    monkeypatch.setattr("tormenta.jvm.spark_classpath_conf", lambda: {})
     op = SparkJobOperator(task_id="stream", job="streaming", jars="a.jar", checkpoint_root=True,
                           meter_namespace="ns", pool_slots=2, application_args=["--bootstrap", "b"])  # fmt: skip
-    monkeypatch.setattr(SparkJobOperator, "_get_hook", lambda self: SimpleNamespace(
-        args=list(self.application_args), _connection={"master": "local[*]"}))  # fmt: skip
     op.prepare({"dag": SimpleNamespace(dag_id="d"), "run_id": "r", "ti": SimpleNamespace(try_number=3)})
-    assert "--checkpoint-root" in op._hook.args  # the hook saw the final argument list
+    cmd = op._hook._build_spark_submit_command(op.application)  # the provider's hook, for real
+    assert cmd[cmd.index("--master") + 1] == "local[2]"  # the cores rule: the task's pool slots
+    assert cmd[-4:] == ["--bootstrap", "b", "--checkpoint-root", load().checkpoint_root]  # the final arguments
     assert op._hook.meter == {"component": "spark:stream", "services": False, "namespace": "ns",
                               "dag_id": "d", "run_id": "r", "try_number": 3}  # fmt: skip
 

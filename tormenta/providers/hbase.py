@@ -43,4 +43,9 @@ class HBaseHook(BaseHook):
         )
 
     def get_conn(self):
+        """A happybase connection; the caller closes it (``session`` does that for a ``with`` block)."""
         return self.endpoint().connect()
+
+    def session(self):
+        """``with HBaseHook().session() as conn``: a happybase connection, closed on the way out."""
+        return self.endpoint().session()

@@ -90,11 +90,11 @@ class IngestorOperator(BaseOperator):
         return cmd
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow.sdk import BaseHook
         from airflow.sdk.exceptions import AirflowFailException
 
         from tormenta.control import ControlPlane
         from tormenta.providers.hbase import HBaseHook
+        from tormenta.providers.kafka import bootstrap_servers
         from tormenta.settings import load
 
         name = self.spec["name"]
@@ -112,7 +112,7 @@ class IngestorOperator(BaseOperator):
             self.log.info("stop already requested for this run: ingestor %s does not start", name)
             return {"name": name, "started": False}
 
-        bootstrap = BaseHook.get_connection(self.kafka_conn_id).extra_dejson["bootstrap.servers"]
+        bootstrap = bootstrap_servers(self.kafka_conn_id)
         state_dir = str(load().home / "ingestors" / self.namespace)
         cmd = self.command(bootstrap, state_dir)
         self.log.info("starting ingestor %s: %s", name, cmd)

@@ -8,6 +8,7 @@ order, and keeps all data.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -148,33 +149,26 @@ def stop_pipelines(timeout: float = 180.0) -> None:
     Its processes run in their own process groups (so a kill reaches a whole spark-submit), which
     also means stopping the scheduler alone would not stop them.
     """
-    from tormenta.contracts import table_name
+    from tormenta.contracts import NAMESPACE_PATTERN
     from tormenta.control import ControlPlane
     from tormenta.hbase import HBaseEndpoint
 
     s = load()
     endpoint = HBaseEndpoint(s.bind_host, s.thrift_port, timeout_ms=10_000)
     try:
-        conn = endpoint.connect()
-        try:
+        with endpoint.session() as conn:
             namespaces = [t.decode()[: -len("_control")] for t in conn.tables() if t.endswith(b"_control")]
-        finally:
-            conn.close()
     except Exception:  # noqa: BLE001 - HBase already down: nothing to ask
         return
     for ns in namespaces:
-        if table_name("control", ns) != f"{ns}_control":
+        if not re.fullmatch(NAMESPACE_PATTERN, ns):  # another application's table
             continue
         control = ControlPlane(endpoint, ns)
-        run_id = control.active_run()
-        if run_id is None or control.state(run_id)["phase"] == "stopped":
+        run_id = control.stop_active("tormenta stack down")
+        if run_id is None:
             continue
         say(f"micro-batch pipeline {ns!r} ({run_id}) is running: stopping it in order first ...")
-        control.request_stop(run_id, "tormenta stack down")
-        deadline = time.monotonic() + timeout
-        while control.state(run_id)["phase"] != "stopped" and time.monotonic() < deadline:
-            time.sleep(2)
-        say(f"  pipeline {ns!r}: {control.state(run_id)['phase']}")
+        say(f"  pipeline {ns!r}: {control.wait_stopped(run_id, timeout=timeout, poll_s=2)['phase']}")
 
 
 def leftover_job_processes() -> list[psutil.Process]:
