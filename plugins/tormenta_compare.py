@@ -19,7 +19,10 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
-MB, BATCH = "tormenta_microbatch", "tormenta_batch"
+from tormenta.batch import DAG_ID as BATCH_DAG_ID
+from tormenta.microbatch import DAG_ID as MICROBATCH_DAG_ID
+
+MB, BATCH = MICROBATCH_DAG_ID, BATCH_DAG_ID
 
 app = FastAPI(title="Tormenta: batch vs micro-batch", docs_url=None, redoc_url=None, openapi_url=None)
 

@@ -127,6 +127,7 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
     from pyspark.sql.streaming import StreamingQueryListener
 
     from spark_jobs.pipeline import metrics_row_key
+    from tormenta.contracts import table_name
     from tormenta.hbase import put_rows
 
     class MetricsListener(StreamingQueryListener):
@@ -152,7 +153,8 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
             key = metrics_row_key(query_name, batch_seq(version, p.batchId))
             try:
                 with endpoint.session() as conn:
-                    put_rows(conn, f"{namespace}_batch_metrics", [(key, {b"d:progress": json.dumps(doc).encode()}, None)])
+                    put_rows(conn, table_name("batch_metrics", namespace),
+                             [(key, {b"d:progress": json.dumps(doc).encode()}, None)])
             except Exception:  # metrics must never stop the pipeline
                 log.exception("could not store progress of batch %s", p.batchId)
 

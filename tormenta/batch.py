@@ -20,6 +20,7 @@ from typing import Any
 from tormenta.contracts import NAMESPACE_PATTERN, split_row_key, table_name
 
 DAG_ID = "tormenta_batch"
+RESULTS_NAMESPACE = "tormenta_batch"  # the batch results' default namespace, beside the stream's
 ISO_MINUTE_PATTERN = r"^$|^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:00)?(Z|[+-]\d{2}:\d{2})?$"
 MAX_WINDOW = dt.timedelta(days=31)
 
@@ -44,7 +45,7 @@ def params() -> dict[str, Any]:
                              description="Only for source = file."),
         "source_namespace": Param("tormenta", type="string", pattern=NAMESPACE_PATTERN,
                                   title="Source namespace", description="Whose topics are read."),
-        "namespace": Param("tormenta_batch", type="string", pattern=NAMESPACE_PATTERN, title="Results namespace",
+        "namespace": Param(RESULTS_NAMESPACE, type="string", pattern=NAMESPACE_PATTERN, title="Results namespace",
                            description="HBase tables the batch results go to (next to the micro-batch ones)."),
     }  # fmt: skip
 

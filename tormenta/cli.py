@@ -18,7 +18,8 @@ import os
 import sys
 from collections import deque
 
-from tormenta import jvm, stack
+from tormenta import jvm, smoke, stack
+from tormenta.contracts import DEFAULT_NAMESPACE, table_name
 from tormenta.settings import load
 
 
@@ -83,20 +84,20 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     from tormenta.airflow_api import local_client
 
     client = local_client()
-    client.wait_for_dag("tormenta_smoke")
-    client.set_paused("tormenta_smoke", False)
-    run = client.trigger("tormenta_smoke", conf={"events": args.events})
+    client.wait_for_dag(smoke.DAG_ID)
+    client.set_paused(smoke.DAG_ID, False)
+    run = client.trigger(smoke.DAG_ID, conf={"events": args.events})
     run_id = run["dag_run_id"]
-    print(f"[smoke] triggered tormenta_smoke run {run_id}", file=sys.stderr, flush=True)
+    print(f"[smoke] triggered {smoke.DAG_ID} run {run_id}", file=sys.stderr, flush=True)
     final = client.wait_for_run(
-        "tormenta_smoke",
+        smoke.DAG_ID,
         run_id,
         timeout=args.timeout,
         on_change=lambda r: print(f"[smoke] run is {r['state']}", file=sys.stderr, flush=True),
     )
-    for ti in client.task_instances("tormenta_smoke", run_id):
+    for ti in client.task_instances(smoke.DAG_ID, run_id):
         print(f"  {ti['task_id']:<24} {ti['state']}")
-    url = f"{load().airflow_url}/dags/tormenta_smoke/runs/{run_id}"
+    url = f"{load().airflow_url}/dags/{smoke.DAG_ID}/runs/{run_id}"
     print(f"[smoke] {final['state']}: {url}")
     return 0 if final["state"] == "success" else 1
 
@@ -137,7 +138,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 1
         time.sleep(3)
         with endpoint.session() as conn:
-            progress = microbatch.latest_progress(conn, "tormenta") if b"tormenta_batch_metrics" in conn.tables() else None
+            progress = (microbatch.latest_progress(conn, DEFAULT_NAMESPACE)
+                        if table_name("batch_metrics").encode() in conn.tables() else None)
     print(f"[demo] micro-batches are landing in HBase: {microbatch.describe(progress, None)}", flush=True)
 
     # One batch window over the same events: whole minutes since the pipeline started.
@@ -159,7 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     w = batch.resolve_window(conf["window_start"], conf["window_end"], dt.datetime.now(dt.UTC))
     with endpoint.session() as conn:
-        cmp = batch.compare_social(conn, "tormenta", "tormenta_batch", w.start_ms, w.end_ms)
+        cmp = batch.compare_social(conn, DEFAULT_NAMESPACE, batch.RESULTS_NAMESPACE, w.start_ms, w.end_ms)
     print(f"[demo] social comments in the window: micro-batch {cmp['comments']['micro_batch']}, "
           f"batch {cmp['comments']['batch']}; aggregates agree: {cmp['agree']}")  # fmt: skip
     print(f"[demo] micro-batch run: {s.airflow_url}/dags/{microbatch.DAG_ID}/runs/{run_id}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tormenta import latency, resources
-from tormenta.batch import compare_social
+from tormenta.batch import RESULTS_NAMESPACE, compare_social
 from tormenta.contracts import table_name
 
 MAX_BATCHES = 50_000  # a day at 2 s; older batches of a longer run are not read
@@ -113,7 +113,7 @@ def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
 
 
 def batch_stats(conn, run: RunInfo) -> dict[str, Any]:
-    ns = run.conf.get("namespace", "tormenta_batch")
+    ns = run.conf.get("namespace", RESULTS_NAMESPACE)
     table_ = table_name("batch_runs", ns)
     record = None
     if table_.encode() in conn.tables():
