@@ -6,6 +6,8 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from tormenta.contracts import DEFAULT_NAMESPACE
+
 log = logging.getLogger(__name__)
 
 
@@ -47,11 +49,10 @@ def retention_config() -> dict[str, str]:
     return {"retention.ms": str(int(hours * 3_600_000)), "retention.bytes": str(mb * 1024 * 1024)}
 
 
-def contract_topics(namespace: str | None = None) -> list[TopicSpec]:
-    """The event topics of a namespace (default: ``tormenta``), with their partitions and retention."""
-    from tormenta.contracts import DEFAULT_NAMESPACE, KINDS, TOPIC_PARTITIONS, topic_for
+def contract_topics(namespace: str = DEFAULT_NAMESPACE) -> list[TopicSpec]:
+    """The event topics of a namespace, with their partitions and retention."""
+    from tormenta.contracts import KINDS, TOPIC_PARTITIONS, topic_for
 
-    namespace = namespace or DEFAULT_NAMESPACE
     replication, config = durability()
     return [TopicSpec(topic_for(k, namespace), TOPIC_PARTITIONS, replication, {**retention_config(), **config})
             for k in KINDS.values()]  # fmt: skip

@@ -127,8 +127,10 @@ def test_one_namespace_rule_for_params_topics_tables_and_both_jobs(namespace):
     pattern = params()["namespace"].schema["pattern"]
     assert pattern == NAMESPACE_PATTERN
     assert bool(re.fullmatch(pattern, namespace)) is good
+    from tormenta.kafka import contract_topics
+
     for name in (lambda: topic_for(SOCIAL, namespace), lambda: table_name("dead_letters", namespace),
-                 lambda: check_namespace(namespace)):  # fmt: skip
+                 lambda: check_namespace(namespace), lambda: ",".join(t.name for t in contract_topics(namespace))):  # fmt: skip
         if good:
             assert namespace in name()
         else:
