@@ -1,6 +1,6 @@
 """The Spark jobs' command lines, one dataclass per job: the DAGs and the CLI build a job's
 arguments with ``to_argv``, and the job parses them with the parser made from the same fields
-(``parser`` / ``from_argv``). A field is an option ``--field-name``; a ``bool`` field is a switch.
+(``parser``, ``batch_parser``). A field is an option ``--field-name``; a ``bool`` field is a switch.
 
 In a DAG, any field may hold a Jinja template (``"{{ params.interval }}"``): Airflow renders it
 before ``spark-submit`` runs, and the job's parser checks the rendered value. The jobs' own checks
@@ -52,11 +52,6 @@ class JobArgs:
     @classmethod
     def parser(cls, description: str) -> argparse.ArgumentParser:
         return cls.add_arguments(argparse.ArgumentParser(description=description))
-
-    @classmethod
-    def from_argv(cls, argv: list[str]):
-        """The dataclass from a command line (options only, without the step's name)."""
-        return cls(**vars(cls.parser(cls.__doc__ or cls.__name__).parse_args(argv)))
 
     def to_argv(self) -> list[str]:
         """The command line: the step's name, then every option that is set and not its default."""
