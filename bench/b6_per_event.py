@@ -21,9 +21,10 @@ from bench.common import Figure, settings, tag
 
 
 def _services_cpu() -> float:
-    from tormenta.resources import _cpu, local_service_pids
+    from tormenta.resources import _cpu
+    from tormenta.stack import service_pids
 
-    return sum(_cpu(psutil.Process(pid)) for pid in local_service_pids().values())
+    return sum(_cpu(psutil.Process(pid)) for pid in service_pids().values())
 
 
 def produce(topic: str, n: int) -> None:
@@ -115,7 +116,8 @@ def micro_batch(topic: str, ns: str) -> tuple[float, float, dict]:
 def run(runs: int, n: int) -> list[Figure]:
     from tormenta.hbase import HBaseEndpoint
     from tormenta.kafka import TopicSpec, ensure_topics
-    from tormenta.reference import drop_namespace, seed
+    from tormenta.reference import seed
+    from tormenta.schema import drop_namespace
 
     s = settings()
     f_pe_rate = Figure("B6", "per-event consumer (1 core)", "events/s")

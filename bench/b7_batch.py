@@ -66,7 +66,7 @@ def run(runs: int, events: int, cores: int = 2) -> list[Figure]:
                       "--parts", str(cores * 2), "--hbase-host", s.bind_host, "--hbase-port", str(s.thrift_port)],
                      cores)  # fmt: skip
         from tormenta.hbase import HBaseEndpoint
-        from tormenta.reference import drop_namespace
+        from tormenta.schema import drop_namespace
 
         conn = HBaseEndpoint(s.bind_host, s.thrift_port).connect()
         drop_namespace(conn, f"b7{t}")

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     from spark_jobs.context import BatchContext
     from spark_jobs.pipeline import process_batch
     from spark_jobs.session import get_session
-    from tormenta import reference
+    from tormenta import reference, schema
     from tormenta.hbase import HBaseEndpoint
     from tormenta.settings import load
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.rows} rows per batch: median {statistics.median(warm):.2f} s [{min(warm):.2f}, {max(warm):.2f}] "
           f"over the last {len(warm)} of {len(seconds)} batches")  # fmt: skip
     with endpoint.session() as conn:
-        reference.drop_namespace(conn, namespace)
+        schema.drop_namespace(conn, namespace)
     return 0
 
 

@@ -33,7 +33,8 @@ from tormenta.contracts import table_name  # noqa: E402
 from tormenta.hbase import HBaseEndpoint  # noqa: E402
 from tormenta.intervals import parse_interval  # noqa: E402
 from tormenta.kafka import TopicSpec, ensure_topics  # noqa: E402
-from tormenta.reference import drop_namespace, seed  # noqa: E402
+from tormenta.reference import seed  # noqa: E402
+from tormenta.schema import drop_namespace  # noqa: E402
 from tormenta.settings import load  # noqa: E402
 from tormenta.spark_conf import spark_submit_command  # noqa: E402
 from tormenta.stack.services import python_env  # noqa: E402

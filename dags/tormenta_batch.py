@@ -60,32 +60,30 @@ def tormenta_batch():
         n = write_window_file(win["source_file"], w, int(params["file_events"]), params["source_namespace"])
         return {"source": "file", "file": win["source_file"], "events": n}
 
-    store = SparkJobOperator(
-        task_id="store",
-        job="batch",
-        pool=capacity.SPARK_POOL,
-        pool_slots=capacity.batch_cores(),
-        meter_namespace="{{ params.namespace }}",
-        application_args=LandArgs(
+    def batch_job(task_id: str, args, **kwargs) -> SparkJobOperator:
+        """A step of spark_jobs/batch.py, on the Spark pool with the batch's cores, metered."""
+        return SparkJobOperator(task_id=task_id, job="batch", pool=capacity.SPARK_POOL,
+                                pool_slots=capacity.batch_cores(), meter_namespace="{{ params.namespace }}",
+                                application_args=args.to_argv(), **kwargs)  # fmt: skip
+
+    store = batch_job(
+        "store",
+        LandArgs(
             source="{{ params.source }}", bootstrap="{{ kafka_bootstrap() }}",
             topics="{{ topics(params.source_namespace) }}", file=window_("source_file"),
             start_ms=window_("start_ms"), end_ms=window_("end_ms"), raw_dir=window_("raw_dir"),
             parquet_dir=window_("parquet_dir"), parts="{{ params.parts }}", report=window_("land_report"),
-        ).to_argv(),
+        ),
     )  # fmt: skip
 
-    process = SparkJobOperator(
-        task_id="process",
-        job="batch",
-        pool=capacity.SPARK_POOL,
-        pool_slots=capacity.batch_cores(),
-        meter_namespace="{{ params.namespace }}",
-        meter_services=True,
-        application_args=ProcessArgs(
+    process = batch_job(
+        "process",
+        ProcessArgs(
             parquet_dir=window_("parquet_dir"), namespace="{{ params.namespace }}",
             source_namespace="{{ params.source_namespace }}", label=window_("label"), seq=window_("seq"),
             parts="{{ params.parts }}", report=window_("process_report"), **HBASE_FROM_CONNECTION,
-        ).to_argv(),
+        ),
+        meter_services=True,
     )  # fmt: skip
 
     @task

@@ -17,7 +17,6 @@ with a window label instead of a batch id, of a batch-archetype window. No recor
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -31,9 +30,8 @@ from spark_jobs import jvm_sink
 from spark_jobs.context import BatchContext, mutation, mutations, text, with_feature_steps
 from spark_jobs.kinds import FEATURES, RULES
 from spark_jobs.validation import classify, dedupe, event_row_key_sql, sql_str
-from tormenta import latency
+from tormenta import latency, metrics
 from tormenta.contracts import BY_TOPIC, KINDS, EventKind
-from tormenta.hbase import put_rows
 
 log = logging.getLogger("tormenta.pipeline")
 
@@ -225,21 +223,9 @@ def _account(ctx: BatchContext, result: BatchResult, written: dict) -> None:
         result.latency_ms.update(max=float(max_latency), n=float(result.good))
 
 
-def metrics_row_key(query: str, seq: int) -> bytes:
-    return f"{query}|{seq:015d}".encode()
-
-
-def run_metrics_row_key(run_id: str, seq: int) -> bytes:
-    return f"run|{run_id}|{seq:015d}".encode()
-
-
 def write_metrics(ctx: BatchContext, query: str, result: BatchResult, run_id: str | None = None) -> None:
     """One row per batch in ``<ns>_batch_metrics`` (``<query>|<seq>``) and, for a batch of an
     Airflow run, the same under ``run|<run id>|<seq>`` so a run's batches are one prefix scan.
-    Retry: overwrites that batch's rows."""
-    cells = {b"d:result": json.dumps(asdict(result), sort_keys=True).encode()}
-    rows = [(metrics_row_key(query, ctx.seq), cells, None)]
-    if run_id:
-        rows.append((run_metrics_row_key(run_id, ctx.seq), cells, None))
+    Retry: overwrites that batch's rows (``tormenta.metrics``)."""
     with ctx.endpoint.session() as conn:
-        put_rows(conn, ctx.t("batch_metrics"), rows)
+        metrics.write_result(conn, ctx.namespace, query, ctx.seq, asdict(result), run_id)

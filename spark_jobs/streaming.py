@@ -126,9 +126,7 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
     """StreamingQueryListener storing Spark's own progress of every batch next to our metrics."""
     from pyspark.sql.streaming import StreamingQueryListener
 
-    from spark_jobs.pipeline import metrics_row_key
-    from tormenta.contracts import table_name
-    from tormenta.hbase import put_rows
+    from tormenta import metrics
 
     class MetricsListener(StreamingQueryListener):
         def onQueryStarted(self, event):  # noqa: N802 - Spark's API
@@ -150,11 +148,9 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
                 "endOffsets": [json.loads(s.endOffset) if isinstance(s.endOffset, str) else s.endOffset
                                for s in (p.sources or [])],
             }  # fmt: skip
-            key = metrics_row_key(query_name, batch_seq(version, p.batchId))
             try:
                 with endpoint.session() as conn:
-                    put_rows(conn, table_name("batch_metrics", namespace),
-                             [(key, {b"d:progress": json.dumps(doc).encode()}, None)])
+                    metrics.write_progress(conn, namespace, query_name, batch_seq(version, p.batchId), doc)
             except Exception:  # metrics must never stop the pipeline
                 log.exception("could not store progress of batch %s", p.batchId)
 

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tormenta import latency, resources
+from tormenta import latency, metrics, resources
 from tormenta.batch import RESULTS_NAMESPACE, compare_social
 from tormenta.contracts import table_name
 
@@ -75,10 +75,7 @@ def component_usage(conn, namespace: str, run: RunInfo) -> dict[str, dict[str, f
 
 def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
     ns = run.conf.get("namespace", "tormenta")
-    table = conn.table(table_name("batch_metrics", ns))
-    results = []
-    for _key, cells in table.scan(row_prefix=f"run|{run.run_id}|".encode(), columns=[b"d:result"], limit=MAX_BATCHES):
-        results.append(json.loads(cells[b"d:result"]))
+    results = metrics.run_results(conn, ns, run.run_id, limit=MAX_BATCHES)
     hist = latency.merge(r.get("latency_hist") or [] for r in results)
     good = sum(r["good"] for r in results)
     first = min((r["started_at"] for r in results), default=None)

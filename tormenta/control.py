@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tormenta.contracts import table_name
-from tormenta.hbase import HBaseEndpoint
+from tormenta.hbase import Endpoint
 
 PHASES = ("running", "stopping", "draining", "stopped")
 ROLES = ("stream", "batch")
@@ -45,7 +45,7 @@ class RoleError(RuntimeError):
 
 @dataclass(frozen=True)
 class ControlPlane:
-    endpoint: HBaseEndpoint
+    endpoint: Endpoint  # tormenta.hbase: an HBaseEndpoint, or the in-memory one of the tests
     namespace: str = "tormenta"
     pipeline: str = "microbatch"
 

@@ -3,16 +3,51 @@
 The data path of the jobs writes with the native client from the JVM (``spark_jobs.jvm_sink``,
 through ZooKeeper to the region servers); happybase serves the control plane, reference
 seeding, table creation and the reads behind the UI.
+
+Everything in Python that stores or reads rows (the control plane, the metrics and resource
+rows, the reference data, the result readers) goes through the three small interfaces below:
+an endpoint's ``session()`` gives a :class:`Connection`, whose ``table()`` gives a
+:class:`Table`. They are the subset of happybase the project uses, so happybase serves them in
+production and one in-memory implementation (``tests/fakes.py``) serves the unit tests.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+
+Cells = dict[bytes, bytes]
+
+
+class Batch(Protocol):
+    def put(self, row: bytes, data: Cells) -> None: ...
+    def send(self) -> None: ...
+
+
+class Table(Protocol):
+    def put(self, row: bytes, data: Cells, timestamp: int | None = None) -> None: ...
+    def row(self, row: bytes, columns: list[bytes] | None = None) -> Cells: ...
+    def delete(self, row: bytes, columns: list[bytes] | None = None) -> None: ...
+    def scan(self, row_start: bytes | None = None, row_stop: bytes | None = None, row_prefix: bytes | None = None,
+             columns: list[bytes] | None = None, limit: int | None = None,
+             reverse: bool = False) -> Iterator[tuple[bytes, Cells]]: ...  # fmt: skip
+    def batch(self, timestamp: int | None = None) -> Batch: ...
+
+
+class Connection(Protocol):
+    def tables(self) -> list[bytes]: ...
+    def table(self, name: str) -> Table: ...
+    def create_table(self, name: str, families: dict[str, dict[str, Any]]) -> None: ...
+    def delete_table(self, name: str, disable: bool = False) -> None: ...
+
+
+class Endpoint(Protocol):
+    def session(self) -> AbstractContextManager[Connection]: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +95,7 @@ class HBaseEndpoint:
         )
 
     @contextmanager
-    def session(self) -> Iterator:
+    def session(self) -> Iterator[Connection]:
         """``with endpoint.session() as conn``: a happybase connection, closed on the way out."""
         conn = self.connect()
         try:
@@ -69,7 +104,7 @@ class HBaseEndpoint:
             conn.close()
 
 
-def ensure_table(conn, name: str, families: Mapping[str, dict]) -> bool:
+def ensure_table(conn: Connection, name: str, families: Mapping[str, dict]) -> bool:
     """Create ``name`` with ``families`` unless it exists. Returns True when created.
 
     Retry: safe. Two callers racing may both try to create; the loser's "already exists" error is
@@ -88,7 +123,7 @@ def ensure_table(conn, name: str, families: Mapping[str, dict]) -> bool:
 
 
 def put_rows(
-    conn,
+    conn: Connection,
     table: str,
     rows: Iterable[tuple[bytes, dict[bytes, bytes], int | None]],
     batch_size: int = 1000,

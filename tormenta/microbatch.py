@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tormenta import capacity
-from tormenta.contracts import GEO, NAMESPACE_PATTERN, SOCIAL, table_name, topic_for
+from tormenta.contracts import GEO, NAMESPACE_PATTERN, SOCIAL, topic_for
 from tormenta.intervals import PARAM_PATTERN, parse_interval
 from tormenta.reference import POLITICIANS
 from tormenta.settings import load
@@ -212,16 +212,9 @@ def handover_target(queued: list[dict[str, Any]], warned: set[str], log: logging
 # --- watching a running pipeline -----------------------------------------------------------------
 def latest_progress(conn, namespace: str) -> dict[str, Any] | None:
     """Newest micro-batch metrics of the namespace's query: our result row + Spark's progress."""
-    prefix = f"{query_name(namespace)}|".encode()
-    table = conn.table(table_name("batch_metrics", namespace))
-    for key, cells in table.scan(row_start=prefix + b"\xff", row_stop=prefix, reverse=True, limit=1):
-        out: dict[str, Any] = {"key": key.decode()}
-        if b"d:result" in cells:
-            out["result"] = json.loads(cells[b"d:result"])
-        if b"d:progress" in cells:
-            out["progress"] = json.loads(cells[b"d:progress"])
-        return out
-    return None
+    from tormenta import metrics
+
+    return metrics.latest(conn, namespace, query_name(namespace))
 
 
 def consumer_lag(bootstrap: str, end_offsets: list[dict]) -> int | None:

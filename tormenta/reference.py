@@ -1,6 +1,8 @@
 """Reference data for enrichment: politicians and parties, devices with driver/vehicle/city, zones.
 
-Generated deterministically and written with a fixed cell timestamp, so seeding again is a
+These are the master rows the rules join to (a page's politician and party, a device's driver,
+a position's zone); the simulators in ``ingestors/`` draw their pages, devices and cities from
+the same definitions, so every simulated event has a row to enrich from. Generated deterministically and written with a fixed cell timestamp, so seeding again is a
 no-op. The jobs never read HBase once per event: the executors look politicians and devices up
 in batched gets cached for a minute, and the driver keeps the zones (one scan a minute).
 """
@@ -11,9 +13,10 @@ import json
 import time
 from typing import Any
 
-from tormenta.contracts import DEFAULT_NAMESPACE, TABLES, table_name
+from tormenta.contracts import DEFAULT_NAMESPACE, table_name
 from tormenta.geo import Zone
-from tormenta.hbase import ensure_table, put_rows
+from tormenta.hbase import put_rows
+from tormenta.schema import ensure_tables
 
 SEED_TS = 1  # fixed cell timestamp: re-seeding overwrites identical cells
 
@@ -61,12 +64,12 @@ def devices(count: int = 2000) -> dict[str, dict[str, str]]:
 
 
 def seed(conn, device_count: int = 2000, namespace: str = DEFAULT_NAMESPACE) -> dict[str, int]:
-    """Create every Tormenta table and write the reference rows. Idempotent; returns row counts.
+    """Create the namespace's tables (``tormenta.schema``) and write the reference rows.
+    Idempotent; returns row counts.
 
     Retry: safe; identical cells with the same fixed timestamp are overwritten.
     """
-    for name, families in TABLES.items():
-        ensure_table(conn, table_name(name, namespace), families)
+    ensure_tables(conn, namespace)
 
     def enc(d: dict[str, Any]) -> dict[bytes, bytes]:
         return {f"d:{k}".encode(): str(v).encode() for k, v in d.items()}
@@ -80,19 +83,6 @@ def seed(conn, device_count: int = 2000, namespace: str = DEFAULT_NAMESPACE) -> 
         table_name("ref_devices", namespace): put_rows(conn, table_name("ref_devices", namespace), devs),
         table_name("ref_zones", namespace): put_rows(conn, table_name("ref_zones", namespace), zs),
     }
-
-
-def drop_namespace(conn, namespace: str) -> int:
-    """Delete every Tormenta table of ``namespace`` (tests and benchmarks clean up after them:
-    a standalone HBase with hundreds of leftover regions runs out of heap). Returns how many."""
-    existing = set(conn.tables())
-    dropped = 0
-    for logical in TABLES:
-        name = table_name(logical, namespace)
-        if name.encode() in existing:
-            conn.delete_table(name, disable=True)
-            dropped += 1
-    return dropped
 
 
 def ensure(endpoint, namespace: str = DEFAULT_NAMESPACE) -> ReferenceCache:

@@ -123,17 +123,6 @@ class ResourceMeter:
         return self.usage
 
 
-def local_service_pids() -> dict[str, int]:
-    """PIDs of the local stack's HBase and Thrift servers (empty on a cluster)."""
-    try:
-        from tormenta.stack import manager
-
-        pm = manager()
-        return {name: proc.pid for name in ("hbase", "hbase-thrift") if (proc := pm.running(name))}
-    except Exception:  # noqa: BLE001 - no local stack here: no service figures
-        return {}
-
-
 def store(endpoint, namespace: str, dag_id: str, run_id: str, try_number: int, usage: Usage) -> None:
     from tormenta.contracts import TABLES
     from tormenta.hbase import ensure_table

@@ -74,7 +74,7 @@ class Run:
     def drop(self) -> None:
         """Stop the run if a failed test left it running (one active run per DAG: it would hold
         the next test's run queued), then drop the namespace's tables."""
-        from tormenta.reference import drop_namespace
+        from tormenta.schema import drop_namespace
 
         if self.run_id and self.admin.dag_run(MB, self.run_id)["state"] not in ("success", "failed"):
             self.stop()

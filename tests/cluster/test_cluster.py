@@ -201,7 +201,7 @@ def test_batch_window_on_the_cluster_agrees_with_the_micro_batch_path(undisturbe
         result = compare_social(conn, undisturbed.ns, undisturbed.ns + "b", w.start_ms, w.end_ms)
     finally:
         conn.close()
-        from tormenta.reference import drop_namespace
+        from tormenta.schema import drop_namespace
 
         conn = hbase_endpoint.connect()
         drop_namespace(conn, undisturbed.ns + "b")

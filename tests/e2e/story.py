@@ -102,7 +102,7 @@ class Fresh:
 def own_namespace(stack, request, prefix: str) -> tuple[str, Fresh]:
     """A namespace for one test (topics, tables, checkpoint), its HBase tables dropped at the end."""
     from tormenta.hbase import HBaseEndpoint
-    from tormenta.reference import drop_namespace
+    from tormenta.schema import drop_namespace
 
     ns = prefix + uuid.uuid4().hex[:8]
 
@@ -153,7 +153,7 @@ def story(admin, stack, token_lifetime, request):
     rec: dict = {"ns": ns, "started": time.time()}
 
     def drop_tables():  # the story's two namespaces, at the end of the session
-        from tormenta.reference import drop_namespace
+        from tormenta.schema import drop_namespace
 
         with HBaseEndpoint(stack.bind_host, stack.thrift_port, timeout_ms=120_000).session() as conn:
             for namespace in (ns, ns + "b"):

@@ -10,7 +10,7 @@ import pytest
 from tormenta.contracts import TABLES, table_name
 from tormenta.control import ControlPlane, StopStalled
 from tormenta.hbase import HBaseEndpoint, ensure_table
-from tormenta.reference import drop_namespace
+from tormenta.schema import drop_namespace
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_prepare_makes_a_namespaces_topics_tables_and_reference_rows_and_can_run_again(stack, hbase, unique):
     from confluent_kafka.admin import AdminClient, ConfigResource
 
-    from tormenta.reference import drop_namespace
+    from tormenta.schema import drop_namespace
 
     ns = f"t{unique}"
     admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})

@@ -21,7 +21,7 @@ from ingestors.producer import EventProducer
 from ingestors.sources.mobile_geo import to_event
 from ingestors.sources.social import PageFeed
 from spark_jobs.transforms.social import sentiment_of
-from tormenta import reference
+from tormenta import reference, schema
 from tormenta.contracts import TABLES, event_row_key, minute_bucket, table_name
 from tormenta.geo import process_device
 from tormenta.kafka import TopicSpec, ensure_topics
@@ -91,7 +91,7 @@ class Env:
         return [json.loads(c[b"d:result"]) for _, c in self.table("batch_metrics").scan() if b"d:result" in c]
 
     def close(self):
-        reference.drop_namespace(self.hbase, self.ns)
+        schema.drop_namespace(self.hbase, self.ns)
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ def test_code_archive_alone_lets_an_executor_import_the_jobs(tmp_path):
 
 def test_spark_submit_ships_the_code_and_sets_cores_on_a_cluster_master(monkeypatch, tmp_path):
     """The operator's spark-submit command on a standalone master: --py-files zip, total executor
-    cores from the pool slots, the checkpoint root from settings. On local[*]: none of that."""
+    cores from the pool slots, the checkpoint root from settings. On local[*]: no zip, local[<slots>]."""
     pytest.importorskip("airflow.providers.apache.spark")
     from tormenta.providers.spark import SparkJobOperator
 

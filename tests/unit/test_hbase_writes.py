@@ -1,50 +1,17 @@
-"""put_rows against an in-memory fake of happybase's table/batch API (pure logic only)."""
+"""put_rows and ensure_table against the shared in-memory HBase (tests/fakes.py)."""
 
 import pytest
 
+from tests.fakes import MemoryHBase
 from tormenta.hbase import ensure_table, put_rows
 
 pytestmark = pytest.mark.unit
 
 
-class FakeBatch:
-    def __init__(self, store, timestamp):
-        self.store, self.timestamp, self.pending = store, timestamp, []
-
-    def put(self, key, cells):
-        self.pending.append((key, cells))
-
-    sends: list[int] = []  # rows per send, over every batch (reset by each test that reads it)
-
-    def send(self):
-        if self.pending:
-            FakeBatch.sends.append(len(self.pending))
-        for key, cells in self.pending:
-            for col, val in cells.items():
-                self.store.setdefault(key, {})[(col, self.timestamp)] = val
-        self.pending = []
-
-
-class FakeTable:
-    def __init__(self, store):
-        self.store = store
-
-    def batch(self, timestamp=None, batch_size=None):
-        return FakeBatch(self.store, timestamp)
-
-
-class FakeConn:
-    def __init__(self):
-        self.store, self.created = {}, []
-
-    def table(self, name):
-        return FakeTable(self.store)
-
-    def tables(self):
-        return [n.encode() for n in self.created]
-
-    def create_table(self, name, families):
-        self.created.append(name)
+def _hbase(name: str = "t") -> MemoryHBase:
+    hbase = MemoryHBase()
+    hbase.create_table(name, {"d": {}})
+    return hbase
 
 
 def _rows(n):
@@ -52,33 +19,41 @@ def _rows(n):
 
 
 def test_writing_the_same_rows_twice_changes_nothing():
-    conn = FakeConn()
-    assert put_rows(conn, "t", _rows(50)) == 50
-    snapshot = {k: dict(v) for k, v in conn.store.items()}
-    put_rows(conn, "t", _rows(50))
-    assert conn.store == snapshot
-    assert len(conn.store) == 50
+    hbase = _hbase()
+    assert put_rows(hbase, "t", _rows(50)) == 50
+    snapshot = {k: {c: dict(v) for c, v in cells.items()} for k, cells in hbase.data["t"].items()}
+    put_rows(hbase, "t", _rows(50))
+    assert hbase.data["t"] == snapshot  # same cells, same timestamps: no new version, no new row
+    assert len(snapshot) == 50
 
 
 def test_every_row_is_flushed_even_with_many_timestamps():
-    conn = FakeConn()
+    hbase = _hbase()
     rows = [(f"k{i}".encode(), {b"d:v": b"x"}, i) for i in range(1000)]
-    assert put_rows(conn, "t", rows) == 1000
-    assert len(conn.store) == 1000
+    assert put_rows(hbase, "t", rows) == 1000
+    assert len(list(hbase.table("t").scan())) == 1000
 
 
 def test_batches_count_rows_not_cells():
     """happybase's own batch_size counts cells; put_rows sends batch_size *rows* per call."""
-    conn = FakeConn()
-    FakeBatch.sends = []
+    hbase = _hbase()
     rows = [(f"k{i}".encode(), {f"d:c{j}".encode(): b"x" for j in range(14)}, 7) for i in range(2500)]
-    assert put_rows(conn, "t", rows, batch_size=1000) == 2500
-    assert FakeBatch.sends == [1000, 1000, 500]
-    assert len(conn.store) == 2500
+    assert put_rows(hbase, "t", rows, batch_size=1000) == 2500
+    assert hbase.sends == [1000, 1000, 500]
+    assert len(list(hbase.table("t").scan())) == 2500
 
 
 def test_ensure_table_is_idempotent():
-    conn = FakeConn()
-    assert ensure_table(conn, "t", {"d": {}}) is True
-    assert ensure_table(conn, "t", {"d": {}}) is False
-    assert conn.created == ["t"]
+    hbase = MemoryHBase()
+    assert ensure_table(hbase, "t", {"d": {}}) is True
+    assert ensure_table(hbase, "t", {"d": {}}) is False
+    assert hbase.tables() == [b"t"]
+
+
+def test_a_racing_creator_loses_quietly_when_the_table_is_there():
+    class Racing(MemoryHBase):
+        def create_table(self, name, families):
+            super().create_table(name, families)  # the other caller's create lands first...
+            raise RuntimeError("AlreadyExists")  # ...and ours fails
+
+    assert ensure_table(Racing(), "t", {"d": {}}) is False

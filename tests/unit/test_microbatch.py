@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from tormenta import capacity, microbatch
+from tests.fakes import MemoryHBase
+from tormenta import capacity, microbatch, schema
+from tormenta.control import ControlPlane
 from tormenta.intervals import PARAM_PATTERN, parse_interval, spark_interval
 
 pytestmark = pytest.mark.unit
@@ -180,35 +182,55 @@ def test_capacity_rejects_nonsense():
 
 
 class FakeControl:
-    def __init__(self):
-        self.stop = None
-        self.stream_stop = False
-        self.stopped: dict[str, dict] = {}
-        self.failed: dict[str, dict] = {}
-        self.log: list[str] = []
-        self.phase = "running"
+    """The real ControlPlane on the shared in-memory HBase (tests/fakes.py), run "r" begun,
+    recording the stop-protocol calls the supervisor makes."""
 
-    def stop_reason(self, run_id):
-        return self.stop
+    def __init__(self):
+        hbase = MemoryHBase()
+        schema.ensure_tables(hbase, "ns")
+        self.plane = ControlPlane(hbase, "ns")
+        self.plane.begin("r")
+        self.log: list[str] = []
+
+    def __getattr__(self, name):  # every other call: the control plane's own
+        return getattr(self.plane, name)
 
     def request_stop(self, run_id, reason):
         self.log.append("stop")
-        self.stop = reason
-        return True
+        return self.plane.request_stop(run_id, reason)
 
     def request_stream_stop(self, run_id):
         self.log.append("stream_stop")
-        self.stream_stop = True
-
-    def state(self, run_id):
-        return {"stopped": dict(self.stopped), "phase": self.phase, "stop": self.stop, "failed": dict(self.failed)}
-
-    def mark_failed(self, run_id, component, report):
-        self.failed[component] = report
+        self.plane.request_stream_stop(run_id)
 
     def finish(self, run_id):
         self.log.append("finish")
-        self.phase = "stopped"
+        self.plane.finish(run_id)
+
+    # what the other parts of a run do, and what the test reads
+    @property
+    def stop(self):
+        return self.plane.stop_reason("r")
+
+    @stop.setter
+    def stop(self, reason):  # the stop DAG asks
+        self.plane.request_stop("r", reason)
+
+    @property
+    def stream_stop(self):
+        return self.plane.stream_stop_requested("r")
+
+    @property
+    def stopped(self):
+        return self.plane.state("r")["stopped"]
+
+    @property
+    def failed(self):
+        return self.plane.state("r")["failed"]
+
+    def ended(self, *components):  # ingestors / the stream confirm their stop
+        for c in components:
+            self.plane.mark_stopped("r", c)
 
 
 class Clock:
@@ -238,10 +260,10 @@ def test_supervisor_stops_ingestors_before_the_stream():
         if clock.t > 10 and control.stop is None:
             control.stop = "stop DAG"
         if control.stop and clock.t > 20:
-            control.stopped.update(a={}, b={})
+            control.ended("a", "b")
         if control.stream_stop:
             assert set(control.stopped) >= {"a", "b"}, "stream asked to stop before the ingestors stopped"
-            control.stopped["stream"] = {}
+            control.ended("stream")
 
     sup = supervision(control, clock)
     sup.sleep = sleep
@@ -259,7 +281,7 @@ def test_supervisor_hands_over_to_a_queued_run_and_honours_run_minutes():
         clock.sleep(s)
         queued["n"] = 1 if clock.t > 6 else 0
         if control.stop:
-            control.stopped.update(a={}, b={}, stream={})
+            control.ended("a", "b", "stream")
 
     sup = supervision(control, clock, handover=lambda: queued["n"] > 0)
     sup.sleep = sleep
@@ -270,7 +292,7 @@ def test_supervisor_hands_over_to_a_queued_run_and_honours_run_minutes():
     def sleep2(s):
         clock2.sleep(s)
         if control2.stop:
-            control2.stopped.update(a={}, b={}, stream={})
+            control2.ended("a", "b", "stream")
 
     sup = supervision(control2, clock2, deadline=30.0)
     sup.sleep = sleep2
@@ -283,7 +305,7 @@ def test_supervisor_fails_the_run_when_a_part_failed_for_good():
 
     def sleep(s):
         clock.sleep(s)
-        control.stopped.update(a={}, b={})
+        control.ended("a", "b")
 
     sup = supervision(control, clock, failed_tasks=lambda: ["stream"])
     sup.sleep = sleep
@@ -295,7 +317,7 @@ def test_supervisor_fails_the_run_when_a_part_failed_for_good():
 def test_supervisor_gives_up_on_a_stream_that_never_confirms():
     control, clock = FakeControl(), Clock()
     control.stop = "stop DAG"
-    control.stopped.update(a={}, b={})
+    control.ended("a", "b")
     sup = supervision(control, clock, drain_timeout_s=60)
     with pytest.raises(microbatch.SupervisionError, match="did not confirm") as err:
         microbatch.supervise(sup)
@@ -327,7 +349,7 @@ def test_supervisor_rides_out_an_outage_and_still_hands_over_and_stops_in_order(
     def sleep(s):
         clock.sleep(s)
         if control.stop:
-            control.stopped.update(a={}, b={}, stream={})
+            control.ended("a", "b", "stream")
 
     sup = supervision(flaky, clock, handover=lambda: clock.t > 100)
     sup.sleep = sleep
@@ -371,6 +393,28 @@ def test_spark_job_operator_builds_its_command_after_the_arguments_are_final(mon
     assert cmd[-4:] == ["--bootstrap", "b", "--checkpoint-root", load().checkpoint_root]  # the final arguments
     assert op._hook.meter == {"component": "spark:stream", "services": False, "namespace": "ns",
                               "dag_id": "d", "run_id": "r", "try_number": 3}  # fmt: skip
+
+
+def test_spark_job_operator_gives_its_hook_every_field_the_providers_operator_gives(monkeypatch):
+    """SparkJobOperator builds the provider's hook subclass from the same operator fields as the
+    provider's own ``_get_hook``: a field a provider upgrade adds (or renames) fails here."""
+    import inspect
+    import json
+
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    from tormenta.providers.spark import SparkJobOperator
+
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "spark://m:7077"}))
+    op = SparkJobOperator(task_id="t", job="batch", jars="a.jar", files="f", driver_memory="1g", executor_cores=1,
+                          name="n", application_args=["--x"], verbose=True, pool_slots=3)  # fmt: skip
+    params = set(inspect.signature(SparkSubmitHook.__init__).parameters) - {"self", "args", "kwargs"}
+    assert set(op.hook_kwargs()) == params
+    theirs, ours = vars(SparkSubmitOperator._get_hook(op)), vars(op._get_hook())
+    assert theirs["_total_executor_cores"] is None and ours["_total_executor_cores"] == 3  # the cores rule
+    same = set(theirs) - {"_total_executor_cores"}
+    assert {k: ours[k] for k in same} == {k: theirs[k] for k in same}
 
 
 def test_unknown_conf_keys_are_refused_with_the_likely_meant_one():
@@ -456,7 +500,7 @@ def test_a_stuck_pipeline_is_stopped_and_fails_and_a_retry_cannot_end_green():
     def sleep(s):
         clock.sleep(s)
         if control.stop:
-            control.stopped.update(a={}, b={}, stream={})
+            control.ended("a", "b", "stream")
 
     view = {"last_batch": "s9", "written_s_ago": 0.0, "lag": 40}
 

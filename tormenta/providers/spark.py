@@ -27,12 +27,34 @@ class ProcessGroupSparkSubmitHook(SparkSubmitHook):
     provider does) can leave the Python driver running. Here a kill reaches the whole group:
     SIGTERM first (Spark's shutdown hooks run), SIGKILL after a grace period. A job that stops
     itself (``graceful``, the streaming job) is asked instead: SIGTERM to its Python driver.
+
+    Spark's cores (``cores``): a ``local`` master becomes ``local[<cores>]`` when the connection is
+    resolved, and ``--total-executor-cores`` is ``cores`` unless given (Spark ignores it on a
+    local master). ``meter``: where to store the resource usage (see ``SparkJobOperator``).
+    ``graceful``: the driver stops its query itself on SIGTERM.
     """
 
-    meter: dict[str, Any] | None = None  # set by SparkJobOperator: where to store resource usage
-    fatal: str | None = None  # the job's own "FATAL:" line (tormenta.failures), if it printed one
-    graceful: bool = False  # set by SparkJobOperator: the driver stops its query itself on SIGTERM
-    app_path: str = ""
+    def __init__(self, *, cores: int | None = None, graceful: bool = False,
+                 meter: dict[str, Any] | None = None, **kwargs: Any) -> None:  # fmt: skip
+        self.cores = cores
+        self.graceful = graceful
+        self.meter = meter
+        self.fatal: str | None = None  # the job's own "FATAL:" line (tormenta.failures), if it printed one
+        self.app_path = ""
+        if cores and not kwargs.get("total_executor_cores"):
+            kwargs["total_executor_cores"] = cores
+        super().__init__(**kwargs)
+
+    @property
+    def master(self) -> str:
+        """The master spark-submit is given: the connection's, with the cores rule applied."""
+        return self._connection["master"]
+
+    def _resolve_connection(self) -> dict[str, Any]:
+        conn = super()._resolve_connection()
+        if self.cores and is_local(conn["master"]):
+            conn["master"] = f"local[{self.cores}]"
+        return conn
 
     def submit(self, application: str = "", **kwargs: Any) -> str | None:
         kwargs.setdefault("start_new_session", True)
@@ -45,10 +67,11 @@ class ProcessGroupSparkSubmitHook(SparkSubmitHook):
         if not self.meter or self._submit_sp is None:
             return super()._process_spark_submit_log(itr)
         from tormenta import resources
+        from tormenta.stack import service_pids
 
         m = self.meter
         meter = resources.ResourceMeter(m["component"], pgid=self._submit_sp.pid,
-                                        services=resources.local_service_pids() if m["services"] else None).start()  # fmt: skip
+                                        services=service_pids() if m["services"] else None).start()  # fmt: skip
         try:
             return super()._process_spark_submit_log(itr)
         finally:
@@ -136,7 +159,9 @@ class SparkJobOperator(SparkSubmitOperator):
     * ``spark-submit`` receives an argument list built by the provider, never a shell string,
       so Param values cannot inject shell syntax.
     * Spark's cores come from the task's pool slots: a ``local[*]`` master becomes
-      ``local[<pool_slots>]``; on a cluster master, ``--total-executor-cores`` is set to them.
+      ``local[<pool_slots>]``, and ``--total-executor-cores`` is set to them (what a standalone
+      master reads; a local one ignores it). The hook is the provider's, subclassed
+      (``ProcessGroupSparkSubmitHook``) and built from the provider operator's own fields.
     * ``checkpoint_root=True`` appends ``--checkpoint-root`` with the deployment's checkpoint root
       (``TORMENTA_CHECKPOINT_ROOT``: a local folder, or hdfs://... on a cluster).
     * On a master that is not local, the jobs' code goes to the executors as a ``--py-files``
@@ -165,19 +190,32 @@ class SparkJobOperator(SparkSubmitOperator):
         self.meter_namespace = meter_namespace
         self.meter_services = meter_services
         self.graceful_kill = graceful_kill
+        self._meter: dict[str, Any] | None = None
 
     def _get_hook(self) -> SparkSubmitHook:
-        hook = super()._get_hook()
-        # The provider builds its hook from ~30 operator fields; keep that and change only how
-        # the process is started and stopped.
-        hook.__class__ = ProcessGroupSparkSubmitHook
-        hook.graceful = self.graceful_kill
-        master = hook._connection["master"]
-        if is_local(master):
-            hook._connection["master"] = f"local[{self.pool_slots}]"
-        elif not hook._total_executor_cores:
-            hook._total_executor_cores = self.pool_slots
-        return hook
+        """The provider's hook, built from the same operator fields as the provider's own
+        ``_get_hook`` (a unit test holds this list to the hook's signature), as the subclass
+        above, with the task's pool slots as Spark's cores."""
+        return ProcessGroupSparkSubmitHook(cores=self.pool_slots, graceful=self.graceful_kill, meter=self._meter,
+                                           **self.hook_kwargs())  # fmt: skip
+
+    def hook_kwargs(self) -> dict[str, Any]:
+        return {
+            "conf": self.conf, "conn_id": self._conn_id, "files": self.files, "py_files": self.py_files,
+            "archives": self._archives, "driver_class_path": self.driver_class_path, "jars": self.jars,
+            "java_class": self._java_class, "packages": self.packages, "exclude_packages": self.exclude_packages,
+            "repositories": self._repositories, "total_executor_cores": self._total_executor_cores,
+            "executor_cores": self._executor_cores, "executor_memory": self._executor_memory,
+            "driver_memory": self._driver_memory, "keytab": self.keytab, "principal": self.principal,
+            "proxy_user": self.proxy_user, "name": self.name, "num_executors": self._num_executors,
+            "status_poll_interval": self._status_poll_interval, "application_args": self.application_args,
+            "env_vars": self.env_vars, "verbose": self._verbose, "spark_binary": self._spark_binary,
+            "properties_file": self.properties_file, "yarn_queue": self._yarn_queue,
+            "deploy_mode": self._deploy_mode, "use_krb5ccache": self._use_krb5ccache,
+            "post_submit_commands": self.post_submit_commands,
+            "track_driver_via_k8s_api": self._track_driver_via_k8s_api,
+            "yarn_track_via_rm_api": self._yarn_track_via_rm_api, "yarn_rm_auth": self._yarn_rm_auth,
+        }  # fmt: skip
 
     def execute(self, context: Any) -> None:
         """spark-submit the job; an exit the job marks as not retryable fails the task for good."""
@@ -206,12 +244,13 @@ class SparkJobOperator(SparkSubmitOperator):
         self.conf = {**default_conf(), **jvm.spark_classpath_conf(), **(self.conf or {})}
         if self.checkpoint_root and "--checkpoint-root" not in (self.application_args or []):
             self.application_args = [*(self.application_args or []), "--checkpoint-root", load().checkpoint_root]
-        hook = self._hook = self._hook or self._get_hook()  # built after the arguments are final
-        if not is_local(hook._connection["master"]) and not self.py_files:
-            hook._py_files = self.py_files = str(code_archive())  # what the executors import
         if self.meter_namespace:
-            hook.meter = {
+            self._meter = {
                 "component": f"spark:{self.task_id}", "services": self.meter_services,
                 "namespace": self.meter_namespace, "dag_id": context["dag"].dag_id,
                 "run_id": context["run_id"], "try_number": context["ti"].try_number,
             }  # fmt: skip
+        hook = self._hook = self._get_hook()  # built after the arguments are final
+        if not is_local(hook.master) and not self.py_files:
+            self.py_files = str(code_archive())  # what the executors import
+            self._hook = self._get_hook()

@@ -40,6 +40,16 @@ def manager(s: Settings | None = None) -> ProcessManager:
     return ProcessManager(s.run_dir, s.logs_dir)
 
 
+def service_pids(names: tuple[str, ...] = ("hbase", "hbase-thrift")) -> dict[str, int]:
+    """PIDs of the local stack's running services among ``names`` (empty on a cluster, where
+    nothing here started them): what ``tormenta.resources`` meters beside a job."""
+    try:
+        pm = manager()
+        return {name: proc.pid for name in names if (proc := pm.running(name))}
+    except Exception:  # noqa: BLE001 - no local stack here: no service figures
+        return {}
+
+
 def _wait(name: str, probe: Callable[[], bool], pm: ProcessManager, timeout: float) -> None:
     start = time.monotonic()
     last_note = start
