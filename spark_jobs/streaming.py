@@ -49,7 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"--query-version must be in [1, {MAX_QUERY_VERSION}]")
     if args.max_offsets_per_trigger < 1:
         p.error("--max-offsets-per-trigger must be >= 1")
-    from tormenta.contracts import KINDS, check_namespace, topics_for
+    from tormenta.contracts import KINDS, check_namespace, query_name, topics_for
 
     try:
         check_namespace(args.namespace)
@@ -64,6 +64,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.topics[topic] = KINDS[kind_name]
     if args.control_run is not None and not re.fullmatch(r"[A-Za-z0-9_.:+\-]{1,250}", args.control_run):
         p.error("--control-run: not an Airflow run id")
+    args.query_name = args.query_name or query_name(args.namespace)
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,100}", args.query_name):
         p.error("--query-name may only contain letters, digits, '_', '-', '.'")
     return args

@@ -29,8 +29,9 @@ SPARK_POOL = "tormenta_spark"
 # Override with TORMENTA_EVENTS_PER_CORE / TORMENTA_BATCH_FIXED_S once your own benchmark says so.
 EVENTS_PER_CORE = 6400
 BATCH_FIXED_S = 1.9
-# A JSON event of ~400 bytes becomes a Kafka record, a JVM row and a Python dict: the working
-# set of a micro-batch is a few times its raw size. An assumption, stated as one.
+# A JSON event of ~400 bytes is held as a Kafka record, its JSON string and the parsed row in
+# the JVM (the rules run in Spark SQL): the working set of a micro-batch is a few times its raw
+# size. An assumption, stated as one.
 WORKING_SET_FACTOR = 4.0
 
 

@@ -123,7 +123,7 @@ def check_namespace(namespace: str) -> str:
 def topic_for(kind: EventKind, namespace: str = DEFAULT_NAMESPACE) -> str:
     """Topic of ``kind`` in a namespace: "tormenta.social.comments" -> "<namespace>.social.comments"."""
     check_namespace(namespace)
-    return kind.topic if namespace == "tormenta" else f"{namespace}.{kind.topic.split('.', 1)[1]}"
+    return kind.topic if namespace == DEFAULT_NAMESPACE else f"{namespace}.{kind.topic.split('.', 1)[1]}"
 
 
 def topics_for(namespace: str = DEFAULT_NAMESPACE) -> dict[str, EventKind]:
@@ -132,6 +132,13 @@ def topics_for(namespace: str = DEFAULT_NAMESPACE) -> dict[str, EventKind]:
 
 # --- HBase tables --------------------------------------------------------------------------
 # Physical name = "<namespace>_<logical>".
+
+
+def query_name(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """The namespace's one streaming query: its checkpoint folder and its metrics rows' prefix.
+    The micro-batch DAG and ``tormenta stream`` (by hand) run the same query."""
+    check_namespace(namespace)
+    return f"{namespace}_microbatch"
 
 
 def table_name(logical: str, namespace: str = DEFAULT_NAMESPACE) -> str:

@@ -14,6 +14,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar
 
 from tormenta import smoke
+from tormenta.contracts import DEFAULT_NAMESPACE
 
 TYPES = {"str": str, "int": int, "float": float}
 # The DAGs' templates for the HBase endpoint of a job: macros of tormenta.providers.dags, which
@@ -81,10 +82,11 @@ class StreamArgs(HBaseArgs):
     interval: str = opt("1 second", "micro-batch trigger interval")
     max_offsets_per_trigger: int = opt(200_000)
     checkpoint_root: str | None = opt(None, "where the query's checkpoints go (required; the operator adds it)")
-    query_name: str = opt("tormenta_stream")
+    query_name: str | None = opt(None, "default: the namespace's query (tormenta.contracts.query_name), the one "
+                                       "the micro-batch DAG runs, so a restart by hand resumes its checkpoint")
     query_version: int = opt(1)
     starting_offsets: str = opt("earliest", "only used when the checkpoint is new", ("earliest", "latest"))
-    namespace: str = opt("tormenta", "the namespace whose topics are read and whose tables are written")
+    namespace: str = opt(DEFAULT_NAMESPACE, "the namespace whose topics are read and whose tables are written")
     topic_map: str = opt("", "override topics (default: the namespace's): social.comment=<topic>,geo.position=<topic>")
     run_seconds: float = opt(0.0, "stop after this long (0: run until stopped)")
     control_run: str | None = opt(None, "supervised by Airflow: watch <namespace>_control for this run's stop "
@@ -118,7 +120,7 @@ class ProcessArgs(HBaseArgs):
     namespace: str = opt(help="HBase namespace the results go to")
     label: str = opt()
     seq: int = opt()
-    source_namespace: str = opt("tormenta", "namespace of the topics read")
+    source_namespace: str = opt(DEFAULT_NAMESPACE, "namespace of the topics read")
     parts: int = opt(4)
     write: str = opt("bulk", "bulk: HFiles + bulk load (default); put: BufferedMutator puts, as the micro-batches",
                      ("bulk", "put"))  # fmt: skip

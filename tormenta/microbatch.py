@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tormenta import capacity
-from tormenta.contracts import GEO, NAMESPACE_PATTERN, SOCIAL, topic_for
+from tormenta.contracts import GEO, NAMESPACE_PATTERN, SOCIAL, query_name, topic_for
 from tormenta.intervals import PARAM_PATTERN, parse_interval
 from tormenta.reference import POLITICIANS
 from tormenta.settings import load
@@ -25,10 +25,6 @@ GEO_BASE_PORT = 8181
 AVG_EVENT_BYTES = {"social": 420, "geo": 330}  # measured JSON sizes of the two contracts
 
 log = logging.getLogger("tormenta.microbatch")
-
-
-def query_name(namespace: str) -> str:
-    return f"{namespace}_microbatch"
 
 
 def stop_params() -> dict[str, Any]:

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from tormenta.contracts import query_name
 from tormenta.jobs import LandArgs, ProcessArgs, SmokeArgs, StreamArgs
 
 pytestmark = pytest.mark.unit
@@ -29,7 +30,12 @@ def test_defaults_are_left_out_of_the_command_and_the_job_has_the_same_ones():
     args = StreamArgs(bootstrap="b:9092", checkpoint_root="/ck")
     assert args.to_argv() == ["--bootstrap", "b:9092", "--checkpoint-root", "/ck"]
     parsed = vars(streaming.parse_args(args.to_argv()))
-    assert {f.name: parsed[f.name] for f in dataclasses.fields(args)} == dataclasses.asdict(args)
+    # the one default the job resolves: the namespace's query, the one the micro-batch DAG runs
+    assert parsed.pop("query_name") == query_name(args.namespace) == "tormenta_microbatch"
+    assert {f.name: parsed[f.name] for f in dataclasses.fields(args) if f.name != "query_name"} == {
+        k: v for k, v in dataclasses.asdict(args).items() if k != "query_name"}
+    other = vars(streaming.parse_args(StreamArgs(bootstrap="b", checkpoint_root="/ck", namespace="ns2").to_argv()))
+    assert other["query_name"] == "ns2_microbatch"
 
 
 def test_both_batch_steps_and_the_smoke_job_read_back_what_the_dags_set():

@@ -45,7 +45,7 @@ def topics(namespace: str) -> str:
 
 
 def query_name(namespace: str) -> str:
-    from tormenta.microbatch import query_name as name
+    from tormenta.contracts import query_name as name
 
     return name(namespace)
 
