@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from ingestors.producer import DeliveryError, EventProducer
+from tormenta.contracts import KINDS
 from tormenta.failures import EXIT_FATAL
 
 log = logging.getLogger("tormenta.ingestor")
@@ -90,7 +91,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
     r = sub.add_parser("replay", parents=[common], help="replay a JSON-lines or CSV file")
     r.add_argument("--file", required=True)
-    r.add_argument("--kind", required=True, choices=["social.comment", "geo.position"])
+    r.add_argument("--kind", required=True, choices=sorted(KINDS))
     r.add_argument("--rate", type=float, default=1000.0)
     return p.parse_args(argv)
 
@@ -218,7 +219,6 @@ def open_source(args: argparse.Namespace, name: str, producer: EventProducer):
         return source, FeedCheckpoint(args.state_file, source, producer)
     if args.source == "replay":
         from ingestors.sources.file_replay import FileReplay
-        from tormenta.contracts import KINDS
 
         return FileReplay(args.file, KINDS[args.kind], name=name), None
     from ingestors.sources.mobile_geo import GeoHttpSource

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tormenta.contracts import NAMESPACE_PATTERN, split_row_key, table_name
+from tormenta.contracts import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, split_row_key, table_name
 
 DAG_ID = "tormenta_batch"
 RESULTS_NAMESPACE = "tormenta_batch"  # the batch results' default namespace, beside the stream's
@@ -43,7 +43,7 @@ def params() -> dict[str, Any]:
                                     "client writes the window's big file (social comments)."),
         "file_events": Param(100_000, type="integer", minimum=1, maximum=50_000_000, title="Events in the file",
                              description="Only for source = file."),
-        "source_namespace": Param("tormenta", type="string", pattern=NAMESPACE_PATTERN,
+        "source_namespace": Param(DEFAULT_NAMESPACE, type="string", pattern=NAMESPACE_PATTERN,
                                   title="Source namespace", description="Whose topics are read."),
         "namespace": Param(RESULTS_NAMESPACE, type="string", pattern=NAMESPACE_PATTERN, title="Results namespace",
                            description="HBase tables the batch results go to (next to the micro-batch ones)."),

@@ -20,6 +20,7 @@ from collections import deque
 
 from tormenta import jvm, smoke, stack
 from tormenta.contracts import DEFAULT_NAMESPACE
+from tormenta.intervals import DEFAULT_INTERVAL
 from tormenta.settings import load
 
 
@@ -296,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("capacity", help="memory per micro-batch and cores needed for a rate")
     p.add_argument("--rate", type=float, required=True, help="events per second")
     p.add_argument("--bytes", type=int, default=420, help="bytes per event")
-    p.add_argument("--interval", default="PT1S", help="micro-batch interval (PT1S, 10, '1 minute')")
+    p.add_argument("--interval", default=DEFAULT_INTERVAL, help="micro-batch interval (PT1S, 10, '1 minute')")
     p.add_argument("--spark-cores", type=int, default=None)
     p.add_argument("--ingestors", type=int, default=0)
     p.set_defaults(func=cmd_capacity)

@@ -16,7 +16,8 @@ from typing import Any
 
 from tormenta import latency, metrics, resources
 from tormenta.batch import RESULTS_NAMESPACE, compare_social
-from tormenta.contracts import table_name
+from tormenta.contracts import DEFAULT_NAMESPACE, table_name
+from tormenta.intervals import DEFAULT_INTERVAL
 
 MAX_BATCHES = 50_000  # a day at 2 s; older batches of a longer run are not read
 MAX_POINTS = 400  # freshness points drawn per run
@@ -74,7 +75,7 @@ def component_usage(conn, namespace: str, run: RunInfo) -> dict[str, dict[str, f
 
 
 def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
-    ns = run.conf.get("namespace", "tormenta")
+    ns = run.conf.get("namespace", DEFAULT_NAMESPACE)
     results = metrics.run_results(conn, ns, run.run_id, limit=MAX_BATCHES)
     hist = latency.merge(r.get("latency_hist") or [] for r in results)
     good = sum(r["good"] for r in results)
@@ -89,7 +90,7 @@ def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
         "run_id": run.run_id,
         "state": run.state,
         "namespace": ns,
-        "interval": run.conf.get("interval", "PT1S"),
+        "interval": run.conf.get("interval", DEFAULT_INTERVAL),
         "window": None,
         "start_ms": run.start_ms,
         "end_ms": run.end_ms,
@@ -130,7 +131,7 @@ def batch_stats(conn, run: RunInfo) -> dict[str, Any]:
     return {
         **base,
         "window": record["window"],
-        "source_namespace": run.conf.get("source_namespace", "tormenta"),
+        "source_namespace": run.conf.get("source_namespace", DEFAULT_NAMESPACE),
         "parts": record.get("parts"),
         "read": record.get("read") or 0,
         "good": record.get("good") or 0,

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tormenta.contracts import table_name
+from tormenta.contracts import DEFAULT_NAMESPACE, table_name
 from tormenta.hbase import Endpoint
 
 PHASES = ("running", "stopping", "draining", "stopped")
@@ -46,7 +46,7 @@ class RoleError(RuntimeError):
 @dataclass(frozen=True)
 class ControlPlane:
     endpoint: Endpoint  # tormenta.hbase: an HBaseEndpoint, or the in-memory one of the tests
-    namespace: str = "tormenta"
+    namespace: str = DEFAULT_NAMESPACE
     pipeline: str = "microbatch"
 
     @property

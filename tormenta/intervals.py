@@ -29,6 +29,11 @@ _ISO = (rf"P(0D)?T((0H)?(0M)?{_SEC}S|(0H)?{_MIN59}{_FRAC}M|(0H)?{_MIN59}M[0-5]?\
 PARAM_PATTERN = rf"^({_ISO}|{_SEC}|{_SEC} ?(s|seconds?)|{_MS} ?(ms|milliseconds?)|{_MIN} ?(m|minutes?))$"
 
 
+# The micro-batch interval when nobody chose one (the source document's default): the DAG's
+# Param, the streaming job's --interval, `tormenta capacity` and the comparison page all use it.
+DEFAULT_INTERVAL = "PT1S"
+
+
 def parse_interval(text: str | float | int) -> float:
     """Interval text -> seconds. Raises ValueError with what is accepted."""
     raw = str(text).strip()

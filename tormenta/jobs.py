@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from tormenta import smoke
 from tormenta.contracts import DEFAULT_NAMESPACE
+from tormenta.intervals import DEFAULT_INTERVAL
 
 TYPES = {"str": str, "int": int, "float": float}
 # The DAGs' templates for the HBase endpoint of a job: macros of tormenta.providers.dags, which
@@ -79,7 +80,7 @@ class StreamArgs(HBaseArgs):
     """spark_jobs/streaming.py: the micro-batch query."""
 
     bootstrap: str = opt(help="Kafka bootstrap servers")
-    interval: str = opt("1 second", "micro-batch trigger interval")
+    interval: str = opt(DEFAULT_INTERVAL, "micro-batch trigger interval (PT1S, 10, '1 second', '500 ms')")
     max_offsets_per_trigger: int = opt(200_000)
     checkpoint_root: str | None = opt(None, "where the query's checkpoints go (required; the operator adds it)")
     query_name: str | None = opt(None, "default: the namespace's query (tormenta.contracts.query_name), the one "

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tormenta import capacity
-from tormenta.contracts import GEO, NAMESPACE_PATTERN, SOCIAL, query_name, topic_for
-from tormenta.intervals import PARAM_PATTERN, parse_interval
+from tormenta.contracts import DEFAULT_NAMESPACE, GEO, NAMESPACE_PATTERN, SOCIAL, query_name, topic_for
+from tormenta.intervals import DEFAULT_INTERVAL, PARAM_PATTERN, parse_interval
 from tormenta.reference import POLITICIANS
 from tormenta.settings import load
 
@@ -32,7 +32,7 @@ def stop_params() -> dict[str, Any]:
     from airflow.sdk import Param
 
     return {
-        "namespace": Param("tormenta", type="string", pattern=NAMESPACE_PATTERN, title="Namespace",
+        "namespace": Param(DEFAULT_NAMESPACE, type="string", pattern=NAMESPACE_PATTERN, title="Namespace",
                            description="Namespace of the pipeline to stop."),
         "reason": Param("stopped from the Airflow UI", type="string", maxLength=200, title="Reason",
                         description="Recorded with the stop request."),
@@ -46,7 +46,7 @@ def params() -> dict[str, Any]:
 
     pages = sorted(POLITICIANS)
     return {
-        "interval": Param("PT1S", type="string", pattern=PARAM_PATTERN, minLength=1, maxLength=20,
+        "interval": Param(DEFAULT_INTERVAL, type="string", pattern=PARAM_PATTERN, minLength=1, maxLength=20,
                           title="Micro-batch interval",
                           description="How often the streaming job takes what arrived (your business's "
                                       "'real time'): ISO 8601 duration (PT1S, PT10S, PT1M) or seconds (2). "
@@ -95,7 +95,7 @@ def params() -> dict[str, Any]:
         "query_version": Param(1, type="integer", minimum=1, maximum=9_999, title="Query version",
                                description="Raise it when the processing itself changes: a new checkpoint. "
                                            "Interval and max records may change on the same version."),
-        "namespace": Param("tormenta", type="string", pattern=NAMESPACE_PATTERN, title="Namespace",
+        "namespace": Param(DEFAULT_NAMESPACE, type="string", pattern=NAMESPACE_PATTERN, title="Namespace",
                            description="Prefix of topics and HBase tables (lower-case letters, digits, '_')."),
     }  # fmt: skip
 

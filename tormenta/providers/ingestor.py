@@ -29,6 +29,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from tormenta.contracts import DEFAULT_NAMESPACE
 from tormenta.failures import NOT_RETRIED
 from tormenta.settings import REPO_ROOT
 
@@ -66,7 +67,7 @@ class IngestorOperator(BaseOperator):
     template_fields = ("spec", "namespace")
     ui_color = "#d6eaf8"
 
-    def __init__(self, *, spec: dict[str, Any], namespace: str = "tormenta", kafka_conn_id: str = "kafka_default",
+    def __init__(self, *, spec: dict[str, Any], namespace: str = DEFAULT_NAMESPACE, kafka_conn_id: str = "kafka_default",
                  hbase_conn_id: str = "hbase_default", **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.spec = spec
