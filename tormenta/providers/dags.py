@@ -9,6 +9,7 @@ from typing import Any
 import pendulum
 
 from tormenta import alerts
+from tormenta.contracts import query_name
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
@@ -42,12 +43,6 @@ def topics(namespace: str) -> str:
     from tormenta.contracts import topics_for
 
     return ",".join(topics_for(namespace))
-
-
-def query_name(namespace: str) -> str:
-    from tormenta.contracts import query_name as name
-
-    return name(namespace)
 
 
 MACROS = {f.__name__: f for f in (kafka_bootstrap, hbase_host, hbase_port, hbase_zookeeper, topics, query_name)}
