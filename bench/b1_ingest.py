@@ -22,8 +22,9 @@ PRODUCER_PROPS = {"acks": "all", "enable.idempotence": "true", "compression.type
 
 def ours(bootstrap: str, topic: str, n: int) -> tuple[float, int]:
     from ingestors.producer import EventProducer
-    from ingestors.sources.social import PageFeed
-    from tormenta.contracts import SOCIAL, encode
+    from kinds.social.contract import KIND as SOCIAL
+    from kinds.social.source import PageFeed
+    from tormenta.contracts import encode
     from tormenta.reference import POLITICIANS
 
     feed = PageFeed(sorted(POLITICIANS), name="bench")

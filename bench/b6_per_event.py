@@ -29,8 +29,8 @@ def _services_cpu() -> float:
 
 def produce(topic: str, n: int) -> None:
     from ingestors.producer import EventProducer
-    from ingestors.sources.social import PageFeed
-    from tormenta.contracts import SOCIAL
+    from kinds.social.contract import KIND as SOCIAL
+    from kinds.social.source import PageFeed
     from tormenta.reference import POLITICIANS
 
     feed = PageFeed(sorted(POLITICIANS), name="bench-b6")
@@ -47,7 +47,8 @@ def per_event(topic: str, ns: str, n: int) -> tuple[float, float]:
     """Runs in this process (one core): returns (events/s, CPU-seconds incl. HBase side)."""
     from confluent_kafka import Consumer
 
-    from tormenta.contracts import SOCIAL, ContractError, event_row_key, table_name, validate
+    from kinds.social.contract import KIND as SOCIAL
+    from tormenta.contracts import ContractError, event_row_key, table_name, validate
     from tormenta.hbase import HBaseEndpoint
 
     s = settings()

@@ -42,7 +42,7 @@ def trigger_latency() -> float:
 
 
 def run(runs: int, events: int, cores: int = 2) -> list[Figure]:
-    from ingestors.sources.social import write_window_file
+    from kinds.social.source import write_window_file
     from tormenta.batch import resolve_window
 
     s = settings()

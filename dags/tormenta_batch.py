@@ -54,7 +54,7 @@ def tormenta_batch():
         """source = file: the source client writes the window's big file into the landing folder."""
         if params["source"] != "file":
             return {"source": "kafka", "note": "records are read from the Kafka archive by the store step"}
-        from ingestors.sources.social import write_window_file
+        from kinds.social.source import write_window_file
 
         w = batch.Window(win["start_ms"], win["end_ms"])
         n = write_window_file(win["source_file"], w, int(params["file_events"]), params["source_namespace"])

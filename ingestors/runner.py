@@ -22,15 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
+from types import ModuleType
 
 from ingestors.producer import DeliveryError, EventProducer
-from tormenta.contracts import KINDS
+from ingestors.sources.base import FeedCheckpoint, Opened  # noqa: F401  (FeedCheckpoint: this module's API)
+from tormenta.contracts import KINDS, EventKind, kind_part
 from tormenta.failures import EXIT_FATAL
 
 log = logging.getLogger("tormenta.ingestor")
@@ -58,6 +58,19 @@ class RateLimiter:
         return n
 
 
+def commands() -> dict[str, tuple[EventKind, ModuleType]]:
+    """The runner's command of every kind with a source client: COMMAND -> (kind, its ``source`` module)."""
+    out: dict[str, tuple[EventKind, ModuleType]] = {}
+    for kind in KINDS.values():
+        module = kind_part(kind, "source")
+        if module is None:
+            continue
+        if module.COMMAND in out or module.COMMAND == "replay":
+            raise ImportError(f"{kind.package}.source: the ingestor command {module.COMMAND!r} is taken")
+        out[module.COMMAND] = (kind, module)
+    return out
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--bootstrap", default="127.0.0.1:9092")
@@ -68,68 +81,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="source", required=True)
 
-    s = sub.add_parser("social", parents=[common], help="simulated politicians' page feed")
-    s.add_argument("--pages", required=True, help="comma-separated page ids, e.g. pol-01,pol-02")
-    s.add_argument("--shard", type=int, default=0)
-    s.add_argument("--shards", type=int, default=1)
-    s.add_argument("--rate", type=float, default=100.0, help="events/s per page (before storm)")
-    s.add_argument("--storm-page", default=None)
-    s.add_argument("--storm-factor", type=int, default=1)
-    s.add_argument("--max-events", type=int, default=None)
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--state-file", default=None,
-                   help="resume from / save the feed position here (acknowledged events only)")  # fmt: skip
-
-    g = sub.add_parser("geo-http", parents=[common], help="HTTP endpoint phones POST positions to")
-    g.add_argument("--host", default="127.0.0.1")
-    g.add_argument("--port", type=int, default=8181)
-    g.add_argument("--device-key-file", default=None,
-                   help="key of the per-device tokens (default: $TORMENTA_GEO_DEVICE_KEY_FILE or "
-                        "<TORMENTA_HOME>/secrets/geo-devices.key)")  # fmt: skip
-    g.add_argument("--no-device-tokens", action="store_true",
-                   help="accept positions without tokens (refused beyond loopback)")  # fmt: skip
+    for command, (_kind, module) in sorted(commands().items()):
+        module.add_arguments(sub.add_parser(command, parents=[common], help=module.HELP))
 
     r = sub.add_parser("replay", parents=[common], help="replay a JSON-lines or CSV file")
     r.add_argument("--file", required=True)
     r.add_argument("--kind", required=True, choices=sorted(KINDS))
     r.add_argument("--rate", type=float, default=1000.0)
     return p.parse_args(argv)
-
-
-class FeedCheckpoint:
-    """Saves a pulling source's position once Kafka acknowledged everything before it.
-
-    At-least-once at the source: after a crash the feed resumes from the last saved position,
-    so events sent after it are sent again, with the same event ids; the streaming job stores
-    them once (cross-batch dedupe by event id). Nothing between two saves can be skipped.
-    """
-
-    def __init__(self, path: str | None, source, producer: EventProducer, every_s: float = 1.0) -> None:
-        self.path = Path(path) if path else None
-        self.source, self.producer, self.every_s = source, producer, every_s
-        self.last = time.monotonic()
-        if self.path and self.path.exists():
-            position = json.loads(self.path.read_text())
-            notes = source.seek(position) or []
-            log.info("resuming %s from %s", self.path, position)
-            for note in notes:
-                log.warning("feed position: %s", note)
-
-    def maybe_save(self, force: bool = False) -> None:
-        if not self.path or (not force and time.monotonic() - self.last < self.every_s):
-            return
-        self.last = time.monotonic()
-        if self.producer.flush(30) > 0 or self.producer.stats.failed:
-            return  # not everything acknowledged: keep the previous position
-        self.save()
-
-    def save(self) -> None:
-        if not self.path:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.source.position()))
-        os.replace(tmp, self.path)  # atomic: a crash leaves the old or the new position
 
 
 def run_pull(source, producer: EventProducer, rate: float, stop: threading.Event, report,
@@ -166,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         threading.Timer(args.duration, stop.set).start()
 
     name = args.name or f"{args.source}-{int(time.time())}"
-    kind_name = {"social": "social.comment", "geo-http": "geo.position"}.get(args.source, getattr(args, "kind", ""))
-    producer = EventProducer(args.bootstrap, client_id=name, topics={kind_name: args.topic} if args.topic else None,
-                             report_successes=args.source == "geo-http")  # it answers each phone on delivery
+    kind, module = commands().get(args.source, (KINDS.get(getattr(args, "kind", "")), None))
+    producer = EventProducer(args.bootstrap, client_id=name, topics={kind.name: args.topic} if args.topic else None,
+                             report_successes=getattr(module, "REPORT_SUCCESSES", False))  # a server that answers on delivery
     last = [time.monotonic()]
 
     def report(force: bool = False) -> None:
@@ -177,20 +136,18 @@ def main(argv: list[str] | None = None) -> int:
             log.info("ingestor %s: %s", name, producer.stats.as_dict())
 
     try:
-        source, checkpoint = open_source(args, name, producer)
+        opened = open_source(args, name, producer)
     except (ValueError, FileNotFoundError) as exc:
         log.error("CONFIG ERROR: %s", exc)
         print(json.dumps({"ingestor": name, "ok": False, "config_error": str(exc)}), flush=True)
         return EXIT_FATAL
+    source, checkpoint = opened.source, opened.checkpoint
     try:
-        if args.source == "social":
-            run_pull(source, producer, args.rate * len(source.pages) * source.rate_multiplier(), stop, report,
-                     checkpoint)  # fmt: skip
-        elif args.source == "replay":
-            run_pull(source, producer, args.rate, stop, report)
+        if opened.rate is not None:
+            run_pull(source, producer, opened.rate, stop, report, checkpoint)
         else:
             threading.Thread(target=source.serve_forever, daemon=True).start()
-            log.info("geo endpoint listening on http://%s:%d/v1/positions", args.host, source.port)
+            log.info("ingestor %s: listening on %s", name, getattr(source, "url", "?"))
             while not stop.is_set():
                 producer.poll(0.1)  # serves delivery callbacks, which answer the waiting requests
                 report()
@@ -208,24 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK if ok else EXIT_DELIVERY
 
 
-def open_source(args: argparse.Namespace, name: str, producer: EventProducer):
-    """The source client of ``args`` (and its feed checkpoint); ValueError/FileNotFoundError: bad arguments."""
-    if args.source == "social":
-        from ingestors.sources.social import PageFeed
-
-        source = PageFeed([p for p in args.pages.split(",") if p], args.shard, args.shards,
-                          args.storm_page, args.storm_factor, args.seed, name=name,
-                          limit=args.max_events)  # fmt: skip
-        return source, FeedCheckpoint(args.state_file, source, producer)
+def open_source(args: argparse.Namespace, name: str, producer: EventProducer) -> Opened:
+    """The source client of ``args``; ValueError/FileNotFoundError: bad arguments."""
     if args.source == "replay":
         from ingestors.sources.file_replay import FileReplay
 
-        return FileReplay(args.file, KINDS[args.kind], name=name), None
-    from ingestors.sources.mobile_geo import GeoHttpSource
-    from tormenta.devices import load_key
-
-    key = None if args.no_device_tokens else load_key(args.device_key_file)
-    return GeoHttpSource(producer, args.host, args.port, name=name, device_key=key), None
+        return Opened(FileReplay(args.file, KINDS[args.kind], name=name), rate=args.rate)
+    return commands()[args.source][1].open_source(args, name, producer)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ with a window label instead of a batch id, of a batch-archetype window. No recor
    expressions) and marks later copies of an event (``validation.dedupe``);
 2. the JVM sink looks up, in batched gets, which events another batch already stored (their
    ``d:batch``): those are duplicates too;
-3. each kind's rules (``kinds.RULES``) turn the good events into mutations, dead letters become
+3. each kind's rules (``spark_jobs.rules.RULES``) turn the good events into mutations, dead letters become
    mutations of their own, and the JVM sink writes them all in one Spark job with the native
    client's ``BufferedMutator`` (a batch window: HFiles and a bulk load);
 4. the writer's report of what it flushed, per table and metric, is the batch's metrics row,
@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs import jvm_sink
 from spark_jobs.context import BatchContext, mutation, mutations, text, with_feature_steps
-from spark_jobs.kinds import FEATURES, RULES
+from spark_jobs.rules import FEATURES, RULES
 from spark_jobs.validation import classify, dedupe, event_row_key_sql, sql_str
 from tormenta import latency, metrics
 from tormenta.contracts import BY_TOPIC, KINDS, EventKind
@@ -68,7 +68,7 @@ def kafka_rows(raw: DataFrame) -> DataFrame:
 def classified_batch(raw: DataFrame, ctx: BatchContext, topics: dict[str, EventKind]) -> DataFrame:
     """Every record of the batch with its ``reason`` (null: a good event new to HBase),
     ``dup_cross`` (a copy of an event an earlier batch stored) and its kind's features
-    (``kinds.FEATURES``, null on other kinds' rows and on dead letters)."""
+    (``spark_jobs.rules.FEATURES``, null on other kinds' rows and on dead letters)."""
     spark = raw.sparkSession
     jvm_sink.register(spark)
     # One task per Kafka partition would be 8 tiny tasks per stage for two 4-partition topics: the

@@ -21,21 +21,18 @@ overwrite themselves.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.util
 import json
 import math
 import os
+import pkgutil
 import re
-from dataclasses import dataclass, field
+from dataclasses import replace
+from types import ModuleType
 from typing import Any
 
-ENVELOPE: dict[str, str] = {
-    "schema": "string",
-    "v": "long",
-    "event_id": "string",
-    "event_time": "long",
-    "source": "string",
-    "sent_at": "long",
-}
+from tormenta.eventkind import ENVELOPE, EventKind  # noqa: F401  (ENVELOPE: part of this module's API)
 
 # Event times are checked against the Kafka record timestamp (set when the producer sent it),
 # never against the wall clock of the job: a replayed batch must classify exactly as before.
@@ -43,64 +40,44 @@ MAX_FUTURE_MS = 5 * 60 * 1000  # 5 minutes of clock skew
 MAX_PAST_MS = 7 * 24 * 3600 * 1000  # a week of buffering at the source
 
 
-@dataclass(frozen=True)
-class EventKind:
-    name: str  # value of the "schema" field
-    version: int
-    topic: str
-    key_field: str  # Kafka key: the source entity
-    fields: dict[str, str]  # kind-specific field -> type ("string", "long", "double")
-    max_bytes: int
-    events_table: str
-    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    # Identifiers that end up in row keys: no '|' and no control characters (dead letter bad_id).
-    ids: tuple[str, ...] = ()
-
-    @property
-    def id_fields(self) -> tuple[str, ...]:
-        return ("event_id", self.key_field, *self.ids)
-
-    @property
-    def all_fields(self) -> dict[str, str]:
-        return {**ENVELOPE, **self.fields}
+# --- the kinds -------------------------------------------------------------------------------
+# Each folder of the ``kinds`` package is one event kind: its contract, rules and source client
+# (``kinds/__init__.py``). The core finds them by name, as Airflow finds its providers: nothing in
+# ``tormenta/`` imports a kind, so adding one touches its folder only.
+KINDS_PACKAGE = "kinds"
 
 
-SOCIAL = EventKind(
-    name="social.comment",
-    version=1,
-    topic="tormenta.social.comments",
-    key_field="page_id",
-    fields={
-        "page_id": "string",  # the politician's page
-        "post_id": "string",
-        "author": "string",
-        "text": "string",
-        "lang": "string",
-    },
-    max_bytes=16 * 1024,
-    events_table="social_comments",
-    ids=("post_id",),
-)
+def discover(package: str = KINDS_PACKAGE) -> dict[str, EventKind]:
+    """Every kind folder of ``package`` (its ``contract.KIND``), by contract name, in folder order."""
+    found: dict[str, EventKind] = {}
+    root = importlib.import_module(package)
+    if not hasattr(root, "__path__"):  # e.g. a script's folder on sys.path with a kinds.py in it
+        raise ImportError(f"{package!r} is {root.__file__}, a module, not the kinds package")
+    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        folder = f"{package}.{info.name}"
+        kind = getattr(importlib.import_module(f"{folder}.contract"), "KIND", None)
+        if not isinstance(kind, EventKind):
+            raise ImportError(f"{folder}.contract must define KIND, an EventKind")
+        if kind.name in found:
+            raise ImportError(f"two kinds named {kind.name!r}: {found[kind.name].package} and {folder}")
+        if not kind.topic.startswith(f"{DEFAULT_NAMESPACE}."):
+            raise ImportError(f"{folder}: the topic {kind.topic!r} must start with '{DEFAULT_NAMESPACE}.'")
+        found[kind.name] = replace(kind, package=folder)
+    if not found:
+        raise ImportError(f"no event kind in the {package!r} package")
+    return found
 
-GEO = EventKind(
-    name="geo.position",
-    version=1,
-    topic="tormenta.geo.positions",
-    key_field="device_id",
-    fields={
-        "device_id": "string",
-        "trip_id": "string",
-        "lat": "double",
-        "lon": "double",
-        "speed_kmh": "double",
-    },
-    max_bytes=1024,
-    events_table="geo_positions",
-    ranges={"lat": (-90.0, 90.0), "lon": (-180.0, 180.0), "speed_kmh": (0.0, 400.0)},
-    ids=("trip_id",),
-)
 
-KINDS: dict[str, EventKind] = {k.name: k for k in (SOCIAL, GEO)}
+def kind_part(kind: EventKind, part: str) -> ModuleType | None:
+    """The ``part`` module of a kind's folder ("rules", "source", "dag"), None if it has none."""
+    name = f"{kind.package}.{part}"
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
+
+
+DEFAULT_NAMESPACE = "tormenta"
+KINDS: dict[str, EventKind] = discover()
 TOPIC_PARTITIONS = 4  # >= the cores Spark gets locally; keys (pages, devices) spread over them
 BY_TOPIC: dict[str, EventKind] = {k.topic: k for k in KINDS.values()}
 
@@ -109,7 +86,6 @@ BY_TOPIC: dict[str, EventKind] = {k.topic: k for k in KINDS.values()}
 # A namespace prefixes a deployment's topics and tables (tests and benchmarks use their own). The
 # one rule, for the DAGs' Params (a JSON-schema pattern), the jobs' arguments and every name below.
 NAMESPACE_PATTERN = r"^[a-z][a-z0-9_]{0,19}$"
-DEFAULT_NAMESPACE = "tormenta"
 
 
 def check_namespace(namespace: str) -> str:
@@ -162,22 +138,8 @@ DEAD_LETTER_TTL_S = _ttl_seconds("TORMENTA_DEAD_LETTER_TTL_DAYS", 90)
 OPS_TTL_S = _ttl_seconds("TORMENTA_OPS_TTL_DAYS", 30)
 
 # logical name -> {family: options}. Families are short; "d" data, "m" per-batch contributions, "s" state.
-TABLES: dict[str, dict[str, dict[str, Any]]] = {
-    # events, row key "<salt>|<event_id>"; d:batch = micro-batch (or window) that stored it first
-    SOCIAL.events_table: {"d": {"max_versions": 1}},
-    GEO.events_table: {"d": {"max_versions": 1}},
-    # social per politician and minute, row "<page_id>|<yyyyMMddHHmm>"; m:<batch> = JSON counts
-    "social_minute": {"m": {"max_versions": 1}},
-    # social per politician and author, row "<page_id>|<author>"; m:<batch> = comment count
-    "social_authors": {"m": {"max_versions": 1}},
-    # latest position per device, row "<device_id>"; cell timestamp = event time (newest wins)
-    "geo_latest": {"d": {"max_versions": 1}},
-    # per-device state between micro-batches, row "<device_id>"; s:last, cell ts = batch id + 1
-    "geo_state": {"s": {"max_versions": 5}},
-    # zone entered/left, row "<device_id>|<event_time:013d>|<event_id>"
-    "geo_zone_events": {"d": {"max_versions": 1}},
-    # distance per trip, row "<trip_id>"; m:<batch> = JSON {distance_m, points, max_speed_kmh}
-    "geo_trips": {"m": {"max_versions": 1}},
+# The namespace's common tables; each kind adds its events table and its own (``EventKind.tables``).
+COMMON_TABLES: dict[str, dict[str, dict[str, Any]]] = {
     # reference data for enrichment (seeded by `tormenta seed`)
     "ref_politicians": {"d": {"max_versions": 1}},
     "ref_devices": {"d": {"max_versions": 1}},
@@ -193,6 +155,20 @@ TABLES: dict[str, dict[str, dict[str, Any]]] = {
     # control plane of a running pipeline (stop requests, who stopped), row "<pipeline>"
     "control": {"c": {"max_versions": 1}},
 }
+
+
+def _all_tables() -> dict[str, dict[str, dict[str, Any]]]:
+    tables = dict(COMMON_TABLES)
+    for kind in KINDS.values():
+        # events, row key "<salt>|<event_id>"; d:batch = micro-batch (or window) that stored it first
+        for logical, families in {kind.events_table: {"d": {"max_versions": 1}}, **kind.tables}.items():
+            if logical in tables:
+                raise ImportError(f"{kind.package}: table {logical!r} is declared twice")
+            tables[logical] = families
+    return tables
+
+
+TABLES = _all_tables()
 
 
 def key_part(value: str) -> str:

@@ -5,7 +5,7 @@ micro-batch: the zone of each point (city zones as lat/lon boxes), zone entered/
 the distance added to each trip (haversine between consecutive points of the same trip), the
 speed computed from consecutive points, and the new state.
 
-:func:`process_device` is these rules over one device; ``spark_jobs/transforms/geo.py`` runs the
+:func:`process_device` is these rules over one device; ``kinds/geo/rules.py`` runs the
 same rules as Spark SQL, and the tests hold the SQL to this model.
 """
 

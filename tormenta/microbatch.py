@@ -11,18 +11,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from tormenta import capacity
-from tormenta.contracts import DEFAULT_NAMESPACE, GEO, NAMESPACE_PATTERN, SOCIAL, query_name, topic_for
+from tormenta.contracts import DEFAULT_NAMESPACE, KINDS, NAMESPACE_PATTERN, kind_part, query_name
 from tormenta.intervals import DEFAULT_INTERVAL, PARAM_PATTERN, parse_interval
-from tormenta.reference import POLITICIANS
-from tormenta.settings import load
 
 DAG_ID = "tormenta_microbatch"
 STOP_DAG_ID = "tormenta_microbatch_stop"
-GEO_BASE_PORT = 8181
-AVG_EVENT_BYTES = {"social": 420, "geo": 330}  # measured JSON sizes of the two contracts
 
 log = logging.getLogger("tormenta.microbatch")
 
@@ -39,56 +36,39 @@ def stop_params() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def sources() -> dict[str, ModuleType]:
+    """The DAG's Sources: every kind whose folder has a ``dag.py`` (``kinds/__init__.py``), by folder name."""
+    return {kind.folder: module for kind in KINDS.values() if (module := kind_part(kind, "dag")) is not None}
+
+
 def params() -> dict[str, Any]:
     """The trigger form. Every field has a title, a description and limits; the JSON schema
-    rejects anything else before a run exists (so nothing hostile reaches a command line)."""
+    rejects anything else before a run exists (so nothing hostile reaches a command line).
+    Each source adds its own fields (its ``dag.params()``)."""
     from airflow.sdk import Param
 
-    pages = sorted(POLITICIANS)
-    return {
+    offered = sources()
+    names = list(offered)
+    per_source: dict[str, Any] = {}
+    for name, module in offered.items():
+        fields = module.params()
+        if set(fields) & set(per_source):
+            raise ValueError(f"source {name}: Params {sorted(set(fields) & set(per_source))} are taken")
+        per_source.update(fields)
+    own = {
         "interval": Param(DEFAULT_INTERVAL, type="string", pattern=PARAM_PATTERN, minLength=1, maxLength=20,
                           title="Micro-batch interval",
                           description="How often the streaming job takes what arrived (your business's "
                                       "'real time'): ISO 8601 duration (PT1S, PT10S, PT1M) or seconds (2). "
                                       "0.1 s to 1 h. Triggering again with another value hands over from the "
                                       "running run and restarts the query on the same checkpoint."),
-        "sources": Param(["social", "geo"], type="array", minItems=1, uniqueItems=True, examples=["social", "geo"],
-                         items={"type": "string", "enum": ["social", "geo"]},
-                         title="Sources", description="social: politicians' page comments; geo: phones "
-                                                      "posting XY positions to the HTTP ingestors."),
-        "pages": Param(pages, type="array", minItems=1, uniqueItems=True, items={"type": "string", "enum": pages},
-                       examples=pages,
-                       title="Politicians' pages", description="Pages the social ingestors scrape."),
-        "hot_pages": Param(["pol-03"], type="array", uniqueItems=True, items={"type": "string", "enum": pages},
-                           examples=pages,
-                           title="Hot pages", description="Pages with their own ingestors (a polemic "
-                                                          "politician's page gets two)."),
-        "ingestors_per_hot_page": Param(2, type="integer", minimum=1, maximum=4,
-                                        title="Ingestors per hot page",
-                                        description="Each takes a disjoint share of the page's comments."),
-        "ingestors_other_pages": Param(1, type="integer", minimum=1, maximum=8,
-                                       title="Ingestors for the other pages",
-                                       description="The remaining pages are split over this many ingestors."),
-        "rate_per_page": Param(20, type="number", minimum=0.1, maximum=50_000,
-                               title="Comments per second per page", description="Before a storm."),
-        "storm": Param(False, type="boolean", title="Storm",
-                       description="A scandal: the storm page gets storm_factor times more comments."),
-        "storm_page": Param("pol-03", type="string", enum=pages, title="Storm page", description="Page of the storm."),
-        "storm_factor": Param(20, type="integer", minimum=2, maximum=1000, title="Storm factor",
-                              description="Multiplier of the storm page's rate."),
-        "geo_endpoints": Param(1, type="integer", minimum=1, maximum=4, title="Geo HTTP ingestors",
-                               description=f"Endpoints phones POST to (ports {GEO_BASE_PORT} and up, loopback)."),
-        "geo_devices": Param(100, type="integer", minimum=1, maximum=20_000, title="Simulated phones",
-                             description="Devices of the phone simulator."),
-        "geo_rate": Param(100, type="number", minimum=1, maximum=100_000, title="Positions per second",
-                          description="All phones together."),
+        "sources": Param(names, type="array", minItems=1, uniqueItems=True, examples=names,
+                         items={"type": "string", "enum": names}, title="Sources",
+                         description="; ".join(f"{name}: {m.SOURCE_TITLE}" for name, m in offered.items()) + "."),
         "max_records_per_batch": Param(200_000, type="integer", minimum=100, maximum=10_000_000,
                                        title="Max records per micro-batch",
                                        description="Spark's maxOffsetsPerTrigger: caps memory per batch when "
                                                    "a backlog builds up."),
-        "max_events_per_ingestor": Param(0, type="integer", minimum=0, maximum=100_000_000,
-                                         title="Events per social ingestor",
-                                         description="0: unlimited. A finite feed ends its ingestor (tests, demos)."),
         "run_minutes": Param(0, type="integer", minimum=0, maximum=7 * 24 * 60, title="Run for (minutes)",
                              description="0: until stopped (tormenta_microbatch_stop DAG). Otherwise the run "
                                          "stops itself, ingestors first, after this long."),
@@ -98,6 +78,10 @@ def params() -> dict[str, Any]:
         "namespace": Param(DEFAULT_NAMESPACE, type="string", pattern=NAMESPACE_PATTERN, title="Namespace",
                            description="Prefix of topics and HBase tables (lower-case letters, digits, '_')."),
     }  # fmt: skip
+    if set(per_source) & set(own):
+        raise ValueError(f"a source's Params take the DAG's own: {sorted(set(per_source) & set(own))}")
+    first = ("interval", "sources")  # the form: these, then each source's fields, then the rest
+    return {**{k: own[k] for k in first}, **per_source, **{k: v for k, v in own.items() if k not in first}}
 
 
 @dataclass
@@ -112,59 +96,22 @@ class Plan:
         return [s["name"] for s in self.ingestors]
 
 
-def _split(items: list[str], n: int) -> list[list[str]]:
-    n = max(1, min(n, len(items)))
-    return [items[i::n] for i in range(n)]
-
-
 def plan(p: dict[str, Any], cores: int | None = None) -> Plan:
     """Params -> the ingestors to run (argument lists), the interval and a capacity estimate."""
-    ns = p["namespace"]
     interval_s = parse_interval(p["interval"])
+    offered = sources()
+    unknown = sorted(set(p["sources"]) - set(offered))
+    if unknown:
+        raise ValueError(f"unknown sources {unknown}: the DAG offers {sorted(offered)}")
     specs: list[dict[str, Any]] = []
     rate_total = 0.0
     weighted_bytes = 0.0
-    if "social" in p["sources"]:
-        pages = sorted(p["pages"])
-        hot = [x for x in sorted(p["hot_pages"]) if x in pages]
-        cold = [x for x in pages if x not in hot]
-        topic = topic_for(SOCIAL, ns)
-
-        def social(name: str, group: list[str], shard: int, shards: int) -> dict[str, Any]:
-            argv = ["social", "--pages", ",".join(group), "--shard", str(shard), "--shards", str(shards),
-                    "--rate", f"{float(p['rate_per_page']) / shards:g}", "--topic", topic]  # fmt: skip
-            if p["storm"] and p["storm_page"] in group:
-                argv += ["--storm-page", p["storm_page"], "--storm-factor", str(int(p["storm_factor"]))]
-            if int(p["max_events_per_ingestor"]) > 0:
-                argv += ["--max-events", str(int(p["max_events_per_ingestor"]))]
-            return {"name": name, "module": "ingestors.runner", "argv": argv, "pulls": True}
-
-        n_hot = int(p["ingestors_per_hot_page"])
-        for page in hot:
-            for shard in range(n_hot):
-                specs.append(social(f"social-{page}-{shard + 1}of{n_hot}", [page], shard, n_hot))
-        for i, group in enumerate(_split(cold, int(p["ingestors_other_pages"])) if cold else []):
-            specs.append(social(f"social-pages-{i + 1}", group, 0, 1))
-        storm = int(p["storm_factor"]) if p["storm"] and p["storm_page"] in pages else 1
-        rate = float(p["rate_per_page"]) * (len(pages) - (1 if storm > 1 else 0) + storm)
-        rate_total += rate
-        weighted_bytes += rate * AVG_EVENT_BYTES["social"]
-    if "geo" in p["sources"]:
-        n = int(p["geo_endpoints"])
-        ports = [GEO_BASE_PORT + i for i in range(n)]
-        geo_host = load().geo_host  # where the endpoints listen and the phones post
-        for i, port in enumerate(ports):
-            specs.append({"name": f"geo-http-{i + 1}", "module": "ingestors.runner", "pulls": False,
-                          "argv": ["geo-http", "--host", geo_host, "--port", str(port),
-                                   "--topic", topic_for(GEO, ns)]})  # fmt: skip
-        specs.append({
-            "name": "phones", "module": "ingestors.fleet", "pulls": False,
-            "argv": ["--endpoints", ",".join(f"http://{geo_host}:{port}" for port in ports),
-                     "--devices", str(int(p["geo_devices"])), "--rate", f"{float(p['geo_rate']):g}",
-                     "--duration", "0"],
-        })  # fmt: skip
-        rate_total += float(p["geo_rate"])
-        weighted_bytes += float(p["geo_rate"]) * AVG_EVENT_BYTES["geo"]
+    for name, module in offered.items():
+        if name in p["sources"]:
+            got, rate = module.ingestors(p, p["namespace"])
+            specs += got
+            rate_total += rate
+            weighted_bytes += rate * module.AVG_EVENT_BYTES
     cap = capacity.estimate(
         rate_total, int(weighted_bytes / rate_total), interval_s,
         cores=cores, ingestors=len(specs),

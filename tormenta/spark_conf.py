@@ -12,7 +12,7 @@ from tormenta.settings import REPO_ROOT, load
 
 LOG4J2_FILE = REPO_ROOT / "spark_jobs" / "log4j2.properties"
 # What the jobs import on the executors: shipped with --py-files when the master is not local.
-CODE_PACKAGES = ("tormenta", "spark_jobs", "ingestors")
+CODE_PACKAGES = ("tormenta", "spark_jobs", "ingestors", "kinds")
 
 
 def default_conf() -> dict[str, str]:

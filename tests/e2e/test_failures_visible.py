@@ -25,9 +25,10 @@ def test_offsets_aged_out_fail_the_dag_run_with_the_reason_on_its_page(admin, st
     from confluent_kafka.admin import AdminClient
 
     from ingestors.producer import EventProducer
+    from kinds.social.contract import KIND as SOCIAL
     from tests.e2e.browser import artifacts_dir, logged_in, shoot
     from tests.integration.test_streaming import social_events
-    from tormenta.contracts import SOCIAL, topic_for
+    from tormenta.contracts import topic_for
     from tormenta.stack.airflow_setup import passwords_file
 
     ns, hbase = own_namespace(stack, request, "dl")

@@ -13,8 +13,8 @@ import urllib.request
 import pytest
 
 from ingestors.producer import DeliveryError, EventProducer
-from ingestors.sources.mobile_geo import GeoHttpSource
-from tormenta.contracts import GEO
+from kinds.geo.contract import KIND as GEO
+from kinds.geo.source import GeoHttpSource
 from tormenta.devices import device_token, new_key
 from tormenta.kafka import TopicSpec, ensure_topics
 

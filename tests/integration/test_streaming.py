@@ -18,9 +18,9 @@ import pytest
 
 from ingestors.fleet import make_fleet
 from ingestors.producer import EventProducer
-from ingestors.sources.mobile_geo import to_event
-from ingestors.sources.social import PageFeed
-from spark_jobs.transforms.social import sentiment_of
+from kinds.geo.source import to_event
+from kinds.social.rules import sentiment_of
+from kinds.social.source import PageFeed
 from tormenta import reference, schema
 from tormenta.contracts import TABLES, event_row_key, minute_bucket, table_name
 from tormenta.geo import process_device

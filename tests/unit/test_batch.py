@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from ingestors.sources.social import write_window_file
+from kinds.social.source import write_window_file
 from tormenta import batch
 
 pytestmark = pytest.mark.unit
@@ -68,7 +68,7 @@ def test_paths_stay_inside_home(tmp_path):
 
 
 def test_feed_position_resumes_exactly(tmp_path):
-    from ingestors.sources.social import PageFeed
+    from kinds.social.source import PageFeed
 
     full = PageFeed(["pol-01", "pol-02"], shard=1, shards=2)
     first = [e["event_id"] for e in full.poll(30)]
@@ -84,7 +84,7 @@ def test_feed_position_resumes_exactly(tmp_path):
 def test_feed_position_of_other_params_resumes_without_holes():
     """Pages moved between ingestors and a new shard count: each page resumes where it was (on
     its shard), a new page starts at 0, and no comment after the saved position is skipped."""
-    from ingestors.sources.social import PageFeed
+    from kinds.social.source import PageFeed
 
     def ns(events):
         return {(e["page_id"], int(e["event_id"].rsplit("-c", 1)[1])) for e in events}
@@ -114,7 +114,7 @@ class FakeProducer:
 
 def test_feed_checkpoint_saves_only_acknowledged_positions(tmp_path):
     from ingestors.runner import FeedCheckpoint
-    from ingestors.sources.social import PageFeed
+    from kinds.social.source import PageFeed
 
     path = tmp_path / "state" / "f.json"
     feed = PageFeed(["pol-01"])

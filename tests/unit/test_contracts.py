@@ -2,12 +2,12 @@ import json
 
 import pytest
 
+from kinds.geo.contract import KIND as GEO
+from kinds.social.contract import KIND as SOCIAL
 from tests.bad_input import CASES
 from tormenta.contracts import (
-    GEO,
     KINDS,
     NAMESPACE_PATTERN,
-    SOCIAL,
     TABLES,
     ContractError,
     check_namespace,

@@ -4,9 +4,11 @@ import pytest
 
 from ingestors.runner import RateLimiter
 from ingestors.sources.file_replay import FileReplay
-from ingestors.sources.mobile_geo import BadPosition, to_event
-from ingestors.sources.social import PageFeed
-from tormenta.contracts import GEO, SOCIAL, encode, validate
+from kinds.geo.contract import KIND as GEO
+from kinds.geo.source import BadPosition, to_event
+from kinds.social.contract import KIND as SOCIAL
+from kinds.social.source import PageFeed
+from tormenta.contracts import encode, validate
 
 pytestmark = pytest.mark.unit
 

@@ -11,6 +11,7 @@ from tests.fakes import MemoryHBase
 from tormenta import capacity, microbatch, schema
 from tormenta.control import ControlPlane
 from tormenta.intervals import PARAM_PATTERN, parse_interval, spark_interval
+from tormenta.reference import POLITICIANS
 
 pytestmark = pytest.mark.unit
 
@@ -127,7 +128,7 @@ def test_plan_hot_page_gets_its_own_ingestors_and_cold_pages_are_shared():
     assert shards == ["0", "1"]
     cold_pages = [s["argv"][s["argv"].index("--pages") + 1].split(",") for s in p.ingestors[2:]]
     flat = sorted(x for group in cold_pages for x in group)
-    assert flat == sorted(set(microbatch.POLITICIANS) - {"pol-03"})  # every other page exactly once
+    assert flat == sorted(set(POLITICIANS) - {"pol-03"})  # every other page exactly once
     for spec in p.ingestors:
         assert all(isinstance(a, str) for a in spec["argv"])  # an argument list, never a shell string
         assert spec["argv"][spec["argv"].index("--topic") + 1] == "tormenta.social.comments"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from spark_jobs.transforms.social import FEATURES_SQL, mentions_of, sentiment_of, with_features
+from kinds.geo.contract import KIND as GEO
+from kinds.social.contract import KIND as SOCIAL
+from kinds.social.rules import FEATURES_SQL, mentions_of, sentiment_of, with_features
 from spark_jobs.validation import classify, dedupe, event_row_key_sql, row_key_sql
 from tests.bad_input import CASES, NOW, enc, geo, social
-from tormenta.contracts import GEO, KINDS, SOCIAL, ContractError, event_row_key, row_key, validate
+from tormenta.contracts import KINDS, ContractError, event_row_key, row_key, validate
 
 pytestmark = pytest.mark.unit
 TOPICS = {"t.social": SOCIAL, "t.geo": GEO}
@@ -75,6 +77,6 @@ def test_comment_features_agree_with_python(spark):
 
 
 def test_kinds_registry_covers_every_contract():
-    from spark_jobs.kinds import RULES
+    from spark_jobs.rules import RULES
 
     assert set(RULES) == set(KINDS)

@@ -30,22 +30,24 @@ def haversine_sql(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
     return f"2 * {EARTH_RADIUS_M!r}D * asin(least(1.0D, sqrt({a})))"
 
 
-def mutations(events, ctx, zones: list[Zone]):
+def mutations(events, ctx, refs):
     """The new positions of a batch -> HBase mutations: positions with zone, computed speed and
     driver/vehicle/city; the latest position per device; zone enter/leave events; this batch's
     contribution to each trip; the new device state. Retry: idempotent (the state is read as of
-    before this batch, every cell timestamp is the event's or ``seq + 1``)."""
+    before this batch, every cell timestamp is the event's or ``seq + 1``). ``refs``: the batch's
+    reference cache (``tormenta.reference.ReferenceCache``), for its zones."""
     from pyspark.sql import functions as F
 
     from spark_jobs import jvm_sink
     from spark_jobs.context import envelope_cells, mutation, mutations, text
     from spark_jobs.validation import event_row_key_sql, key_part_sql, row_key_sql, sql_str
-    from tormenta.contracts import GEO
+
+    from .contract import KIND
 
     w = "OVER (PARTITION BY device_id ORDER BY event_time, event_id)"
     # One shuffle by device; the state "as of before this batch" is then read only for each
     # device's first position, and the reference row (cached per executor) for every position.
-    track = events.selectExpr("*", f"{zone_sql(zones)} AS zone").selectExpr(
+    track = events.selectExpr("*", f"{zone_sql(refs.zones)} AS zone").selectExpr(
         "*", f"row_number() {w} = 1 AS _first",
         f"lag(lat) {w} AS _lag_lat", f"lag(lon) {w} AS _lag_lon", f"lag(event_time) {w} AS _lag_time",
         f"lag(trip_id) {w} AS _lag_trip", f"lag(zone) {w} AS _lag_zone",
@@ -81,7 +83,7 @@ def mutations(events, ctx, zones: list[Zone]):
         "d:driver": text("coalesce(driver, '')"), "d:vehicle": text("coalesce(vehicle, '')"),
         "d:city": text("coalesce(city, '')"),
     })  # fmt: skip
-    position = mutation(ctx.t(GEO.events_table), event_row_key_sql(), ctx.ts, cells, metric="'good'",
+    position = mutation(ctx.t(KIND.events_table), event_row_key_sql(), ctx.ts, cells, metric="'good'",
                         event_time="event_time")  # fmt: skip
     latest = mutation(ctx.t("geo_latest"), key_part_sql("device_id"), "event_time", {
         **{f"d:{n}": text(n) for n in ("lat", "lon", "speed_kmh", "zone", "trip_id", "event_time", "event_id")},

@@ -88,7 +88,7 @@ def with_features(events):
     return with_feature_steps(events, FEATURES_SQL)
 
 
-def mutations(events, ctx):
+def mutations(events, ctx, refs=None):
     """The new comments of a batch (with the ``FEATURES_SQL`` columns) -> HBase mutations: the comments enriched with politician and
     party (JVM lookups of ``ref_politicians``, cached per executor), and this batch's contribution
     to every (page, minute) and (page, author) row. Retry: idempotent (explicit timestamps,
@@ -98,7 +98,8 @@ def mutations(events, ctx):
     from spark_jobs import jvm_sink
     from spark_jobs.context import envelope_cells, mutation, mutations, text
     from spark_jobs.validation import event_row_key_sql, row_key_sql, sql_str
-    from tormenta.contracts import SOCIAL
+
+    from .contract import KIND
 
     feats = events.withColumn("_ref_table", F.lit(ctx.t("ref_politicians")))
     enriched = jvm_sink.lookup(feats, "_ref_table", "page_id", {"politician": "d:name", "party": "d:party"},
@@ -107,7 +108,7 @@ def mutations(events, ctx):
     for name in ("page_id", "post_id", "author", "text", "lang", "mentions", "sentiment"):
         cells[f"d:{name}"] = text(name)
     cells.update({"d:politician": text("coalesce(politician, '')"), "d:party": text("coalesce(party, '')")})
-    comments = mutations(enriched, mutation(ctx.t(SOCIAL.events_table), event_row_key_sql(), ctx.ts, cells,
+    comments = mutations(enriched, mutation(ctx.t(KIND.events_table), event_row_key_sql(), ctx.ts, cells,
                                             metric="'good'", event_time="event_time"))  # fmt: skip
     # Both aggregates in one shuffle: (page, minute) and (page, author) keys side by side.
     # Sentiment is summed as a decimal: exact, so the sum does not depend on the order partial

@@ -15,9 +15,15 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from ingestors.sources.base import FeedCheckpoint, Opened
 from tormenta.batch import Window
-from tormenta.contracts import SOCIAL, TOPIC_PARTITIONS, encode, topic_for
+from tormenta.contracts import TOPIC_PARTITIONS, encode, topic_for
 from tormenta.reference import POLITICIANS
+
+from .contract import KIND
+
+COMMAND = "social"  # python -m ingestors.runner social --pages pol-01 ...
+HELP = "simulated politicians' page feed"
 
 WORDS = {
     "es": ["el", "gobierno", "propuesta", "ley", "votar", "pueblo", "bueno", "corrupto", "mentira",
@@ -29,7 +35,7 @@ AUTHORS = [f"user{i:04d}" for i in range(500)]
 
 
 class PageFeed:
-    kind = SOCIAL
+    kind = KIND
 
     def __init__(
         self,
@@ -73,7 +79,7 @@ class PageFeed:
         words = [vocab[(bits >> (16 + 8 * i)) % len(vocab)] for i in range(count)]
         if (bits >> 4) % 10 < 3:
             words.append(POLITICIANS.get(page, {}).get("handle", "@someone"))
-        return {"schema": SOCIAL.name, "v": SOCIAL.version, "event_id": f"{page}-c{n:012d}", "event_time": now_ms,
+        return {"schema": KIND.name, "v": KIND.version, "event_id": f"{page}-c{n:012d}", "event_time": now_ms,
                 "source": self.name, "page_id": page, "post_id": f"{page}-p{n // 50:08d}",
                 "author": AUTHORS[(bits >> 136) % len(AUTHORS)], "text": " ".join(words), "lang": lang}  # fmt: skip
 
@@ -128,12 +134,35 @@ class PageFeed:
         pass
 
 
+def add_arguments(parser) -> None:
+    """The ``social`` command's arguments (beside the runner's common ones)."""
+    parser.add_argument("--pages", required=True, help="comma-separated page ids, e.g. pol-01,pol-02")
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=100.0, help="events/s per page (before storm)")
+    parser.add_argument("--storm-page", default=None)
+    parser.add_argument("--storm-factor", type=int, default=1)
+    parser.add_argument("--max-events", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--state-file", default=None,
+                        help="resume from / save the feed position here (acknowledged events only)")  # fmt: skip
+
+
+def open_source(args, name: str, producer) -> Opened:
+    """The feed of ``args``, pulled at ``--rate`` per page (times the storm), with its checkpoint."""
+    source = PageFeed([p for p in args.pages.split(",") if p], args.shard, args.shards,
+                      args.storm_page, args.storm_factor, args.seed, name=name,
+                      limit=args.max_events)  # fmt: skip
+    return Opened(source, rate=args.rate * len(source.pages) * source.rate_multiplier(),
+                  checkpoint=FeedCheckpoint(args.state_file, source, producer))  # fmt: skip
+
+
 def write_window_file(path: str, window: Window, events: int, source_namespace: str, seed: int = 7) -> int:
     """The batch archetype's big file: what this source client dumps for a window: social comments spread evenly over the window,
     one JSON line per record, shaped like a Kafka record (topic, partition, offset, key, value,
     timestamp) so that the file and the Kafka archive go through the same code."""
     feed = PageFeed(sorted(POLITICIANS), seed=seed, name="batch-file")
-    topic = topic_for(SOCIAL, source_namespace)
+    topic = topic_for(KIND, source_namespace)
     offsets = [0] * TOPIC_PARTITIONS
     step = (window.end_ms - window.start_ms) / max(1, events)
     out = Path(path)

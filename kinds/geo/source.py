@@ -28,9 +28,14 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from ingestors.producer import EventProducer
-from ingestors.sources.base import envelope
-from tormenta.contracts import GEO
-from tormenta.devices import token_ok
+from ingestors.sources.base import Opened, envelope
+from tormenta.devices import load_key, token_ok
+
+from .contract import KIND
+
+COMMAND = "geo-http"  # python -m ingestors.runner geo-http --port 8181
+HELP = "HTTP endpoint phones POST positions to"
+REPORT_SUCCESSES = True  # the endpoint answers each request once Kafka acknowledged it
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
@@ -110,7 +115,7 @@ def to_event(p: Any, source: str) -> dict[str, Any]:
         raise BadPosition("empty_key:device_id")
     if p["seq"] < 0:  # "<device>-<seq>" is unique per device only for seq >= 0 ("a", -1 vs "a-", 1)
         raise BadPosition("negative:seq")
-    event = envelope(GEO, f"{p['device_id']}-{p['seq']}", p["time"], source)
+    event = envelope(KIND, f"{p['device_id']}-{p['seq']}", p["time"], source)
     event.update(device_id=p["device_id"], trip_id=p["trip_id"], lat=float(p["lat"]), lon=float(p["lon"]),
                  speed_kmh=float(p["speed_kmh"]))  # fmt: skip
     return event
@@ -119,7 +124,7 @@ def to_event(p: Any, source: str) -> dict[str, Any]:
 class GeoHttpSource:
     """Threaded HTTP server on ``host:port`` producing every accepted position to Kafka."""
 
-    kind = GEO
+    kind = KIND
 
     def __init__(self, producer: EventProducer, host: str = "127.0.0.1", port: int = 8181,
                  name: str = "geo-http", ack_timeout: float = 30.0, request_timeout: float = 10.0,
@@ -192,6 +197,7 @@ class GeoHttpSource:
 
         self.server = BoundedHTTPServer((host, port), Handler, workers=workers, backlog=backlog)
         self.port = self.server.server_address[1]
+        self.url = f"http://{host}:{self.port}/v1/positions"
 
     def produce_and_wait(self, events: list[dict[str, Any]]) -> tuple[bool, str | None]:
         """Produce ``events`` and wait for their acknowledgements (the poll thread serves them)."""
@@ -209,7 +215,7 @@ class GeoHttpSource:
 
         with self._lock:  # librdkafka is thread-safe; the lock keeps a request's records together
             for e in events:
-                self.producer.send(GEO, e, on_delivery=on_delivery)
+                self.producer.send(KIND, e, on_delivery=on_delivery)
         if not done.wait(self.ack_timeout):
             return False, "timeout"
         if state["error"]:
@@ -224,3 +230,20 @@ class GeoHttpSource:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def add_arguments(parser) -> None:
+    """The ``geo-http`` command's arguments (beside the runner's common ones)."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8181)
+    parser.add_argument("--device-key-file", default=None,
+                        help="key of the per-device tokens (default: $TORMENTA_GEO_DEVICE_KEY_FILE or "
+                             "<TORMENTA_HOME>/secrets/geo-devices.key)")  # fmt: skip
+    parser.add_argument("--no-device-tokens", action="store_true",
+                        help="accept positions without tokens (refused beyond loopback)")  # fmt: skip
+
+
+def open_source(args, name: str, producer: EventProducer) -> Opened:
+    """The endpoint of ``args`` (a server: it sends what the phones post)."""
+    key = None if args.no_device_tokens else load_key(args.device_key_file)
+    return Opened(GeoHttpSource(producer, args.host, args.port, name=name, device_key=key))

@@ -1,0 +1,1 @@
+"""Social-media comment scraping: comments of politicians' pages, bursts during a scandal."""

@@ -1,0 +1,26 @@
+"""The social comment contract: one comment on a politician's page."""
+
+from tormenta.eventkind import EventKind
+
+KIND = EventKind(
+    name="social.comment",
+    version=1,
+    topic="tormenta.social.comments",
+    key_field="page_id",
+    fields={
+        "page_id": "string",  # the politician's page
+        "post_id": "string",
+        "author": "string",
+        "text": "string",
+        "lang": "string",
+    },
+    max_bytes=16 * 1024,
+    events_table="social_comments",
+    ids=("post_id",),
+    tables={
+        # per politician and minute, row "<page_id>|<yyyyMMddHHmm>"; m:<batch> = JSON counts
+        "social_minute": {"m": {"max_versions": 1}},
+        # per politician and author, row "<page_id>|<author>"; m:<batch> = comment count
+        "social_authors": {"m": {"max_versions": 1}},
+    },
+)

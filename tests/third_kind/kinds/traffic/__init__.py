@@ -1,0 +1,1 @@
+"""Road incidents reported by drivers (Waze-like): a third kind, one folder."""
