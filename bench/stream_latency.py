@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tormenta import stack  # noqa: E402
+from tormenta import metrics, stack  # noqa: E402
 from tormenta.contracts import table_name  # noqa: E402
 from tormenta.hbase import HBaseEndpoint  # noqa: E402
 from tormenta.intervals import parse_interval  # noqa: E402
@@ -74,7 +74,7 @@ def one_run(args, s) -> dict:
             # a fresh connection each time: the Thrift server drops connections idle for 60 s
             conn.close()
             conn = HBaseEndpoint(s.bind_host, s.thrift_port).connect()
-            metrics_tbl = conn.table(table_name("batch_metrics", ns))
+            metrics_tbl = conn.table(table_name(metrics.TABLE, ns))
             results = [json.loads(c[b"d:result"]) for _, c in metrics_tbl.scan() if b"d:result" in c]
             stored = sum(r["good"] for r in results)
             if stored >= report["acked"] or time.monotonic() > deadline:

@@ -224,7 +224,7 @@ def _account(ctx: BatchContext, result: BatchResult, written: dict) -> None:
 
 
 def write_metrics(ctx: BatchContext, query: str, result: BatchResult, run_id: str | None = None) -> None:
-    """One row per batch in ``<ns>_batch_metrics`` (``<query>|<seq>``) and, for a batch of an
+    """One row per batch in ``<ns>_microbatch_metrics`` (``<query>|<seq>``) and, for a batch of an
     Airflow run, the same under ``run|<run id>|<seq>`` so a run's batches are one prefix scan.
     Retry: overwrites that batch's rows (``tormenta.metrics``)."""
     with ctx.endpoint.session() as conn:

@@ -2,7 +2,7 @@
 
 Everything is read from HBase, where the runs left it:
 
-* micro-batch run: its batches under ``run|<run id>|`` in ``<ns>_batch_metrics``;
+* micro-batch run: its batches under ``run|<run id>|`` in ``<ns>_microbatch_metrics``;
 * batch run: its record in ``<ns>_batch_runs``;
 * both: CPU-seconds and peak memory per component in ``<ns>_run_resources``;
 * agreement: the batch window's aggregates against the micro-batch ones for the same minutes.

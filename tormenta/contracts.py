@@ -147,7 +147,7 @@ COMMON_TABLES: dict[str, dict[str, dict[str, Any]]] = {
     # poison input, row "<topic>|<partition:04d>|<offset:020d>"
     "dead_letters": {"d": {"max_versions": 1, "time_to_live": DEAD_LETTER_TTL_S}},
     # one row per micro-batch, row "<query>|<batch_id:012d>"
-    "batch_metrics": {"d": {"max_versions": 1, "time_to_live": OPS_TTL_S}},
+    "microbatch_metrics": {"d": {"max_versions": 1, "time_to_live": OPS_TTL_S}},
     # one row per batch-archetype run, row "<window label>|<run id>": d:doc = JSON record
     "batch_runs": {"d": {"max_versions": 1}},
     # CPU-seconds and peak memory of a run's processes, row "<dag>|<run>|<component>|<try>"

@@ -81,16 +81,20 @@ def ensure_topics(bootstrap, specs: list[TopicSpec], timeout: float = 30.0, appl
         [NewTopic(s.name, s.partitions, s.replication, config=dict(s.config)) for s in todo],
         request_timeout=timeout,
     )
-    created = []
+    created, raced = [], []
     for name, fut in futures.items():
         try:
             fut.result()
             created.append(name)
             log.info("created Kafka topic %s", name)
         except KafkaException as exc:
-            # TOPIC_ALREADY_EXISTS from a concurrent creator is fine; anything else is not.
+            # TOPIC_ALREADY_EXISTS from a concurrent creator, or a topic created a moment ago that
+            # the broker's metadata did not list yet, is fine; anything else is not.
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+            raced.append(name)
+    if apply_config:  # a topic that existed after all gets the config too
+        _set_config(admin, [s for s in todo if s.name in raced and s.config], timeout)
     return created
 
 

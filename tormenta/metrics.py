@@ -1,4 +1,4 @@
-"""The micro-batch metrics store, ``<namespace>_batch_metrics``: one row per batch, written by
+"""The micro-batch metrics store, ``<namespace>_microbatch_metrics``: one row per batch, written by
 the jobs, read by the supervisor, ``tormenta status`` and the comparison page.
 
 * ``<query>|<seq>``: every batch of the namespace's query (``d:result``: our ``BatchResult``;
@@ -17,6 +17,7 @@ from typing import Any
 from tormenta.contracts import table_name
 from tormenta.hbase import Connection, put_rows
 
+TABLE = "microbatch_metrics"  # logical name (``tormenta.contracts.TABLES``); the batch archetype's runs: batch_runs
 SEQ_DIGITS = 15
 
 
@@ -39,18 +40,18 @@ def write_result(conn: Connection, namespace: str, query: str, seq: int, result:
     rows = [(row_key(query, seq), cells, None)]
     if run_id:
         rows.append((run_row_key(run_id, seq), cells, None))
-    put_rows(conn, table_name("batch_metrics", namespace), rows)
+    put_rows(conn, table_name(TABLE, namespace), rows)
 
 
 def write_progress(conn: Connection, namespace: str, query: str, seq: int, progress: dict[str, Any]) -> None:
-    put_rows(conn, table_name("batch_metrics", namespace),
+    put_rows(conn, table_name(TABLE, namespace),
              [(row_key(query, seq), {b"d:progress": json.dumps(progress).encode()}, None)])  # fmt: skip
 
 
 def latest(conn: Connection, namespace: str, query: str) -> dict[str, Any] | None:
     """The newest batch of ``query``: ``{"key", "result"?, "progress"?}``, or None (none yet, or
     no metrics table)."""
-    table = table_name("batch_metrics", namespace)
+    table = table_name(TABLE, namespace)
     if table.encode() not in conn.tables():
         return None
     prefix = f"{query}|".encode()
@@ -66,6 +67,6 @@ def latest(conn: Connection, namespace: str, query: str) -> dict[str, Any] | Non
 
 def run_results(conn: Connection, namespace: str, run_id: str, limit: int | None = None) -> list[dict[str, Any]]:
     """The results of a run's batches, in batch order (at most ``limit``)."""
-    table = conn.table(table_name("batch_metrics", namespace))
+    table = conn.table(table_name(TABLE, namespace))
     return [json.loads(cells[b"d:result"])
             for _key, cells in table.scan(row_prefix=run_prefix(run_id), columns=[b"d:result"], limit=limit)]  # fmt: skip

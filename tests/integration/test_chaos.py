@@ -168,7 +168,7 @@ def test_chaos_run_leaves_no_hole_and_no_double(stack, hbase, unique, tmp_path):
             chaos.start_ingestor(name)
         chaos.start_driver()
         deadline = time.monotonic() + 300
-        while not list(env.table("batch_metrics").scan(limit=1)):  # the pipeline is flowing
+        while not list(env.table("microbatch_metrics").scan(limit=1)):  # the pipeline is flowing
             assert time.monotonic() < deadline, "no first batch"
             chaos.sleep(1)
         gap = CHAOS_SECONDS / len(plan)

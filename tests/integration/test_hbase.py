@@ -52,7 +52,7 @@ def test_operational_tables_expire_by_cell_time(hbase, unique):
 
     ns = f"t{unique}"
     try:
-        for logical, ttl in (("dead_letters", DEAD_LETTER_TTL_S), ("batch_metrics", OPS_TTL_S),
+        for logical, ttl in (("dead_letters", DEAD_LETTER_TTL_S), ("microbatch_metrics", OPS_TTL_S),
                              ("run_resources", OPS_TTL_S)):  # fmt: skip
             ensure_table(hbase, table_name(logical, ns), TABLES[logical])
             assert hbase.table(table_name(logical, ns)).families()[b"d"]["time_to_live"] == ttl
@@ -62,7 +62,7 @@ def test_operational_tables_expire_by_cell_time(hbase, unique):
         table.put(b"new", {b"d:reason": b"x"}, timestamp=now_ms - (DEAD_LETTER_TTL_S - 86400) * 1000)
         assert [k for k, _ in table.scan()] == [b"new"]
     finally:
-        for logical in ("dead_letters", "batch_metrics", "run_resources"):
+        for logical in ("dead_letters", "microbatch_metrics", "run_resources"):
             if table_name(logical, ns).encode() in hbase.tables():
                 hbase.delete_table(table_name(logical, ns), disable=True)
 

@@ -35,7 +35,7 @@ def try_it_lines() -> list[list[str]]:
 def stored_since(conn, t0_ms: int) -> dict[str, int]:
     """Valid records (stored now, or stored before: a replayed event) of the default namespace's
     query in batches written after ``t0_ms``, by kind."""
-    table = conn.table(table_name("batch_metrics"))
+    table = conn.table(table_name("microbatch_metrics"))
     by_kind: dict[str, int] = {}
     prefix = f"{query_name(DEFAULT_NAMESPACE)}|".encode()
     for _key, cells in table.scan(row_prefix=prefix, columns=[b"d:result"]):

@@ -84,11 +84,11 @@ class Env:
         return {
             logical: list(self.table(logical).scan(include_timestamp=True))
             for logical in TABLES
-            if logical != "batch_metrics"
+            if logical != "microbatch_metrics"
         }
 
     def metrics(self):
-        return [json.loads(c[b"d:result"]) for _, c in self.table("batch_metrics").scan() if b"d:result" in c]
+        return [json.loads(c[b"d:result"]) for _, c in self.table("microbatch_metrics").scan() if b"d:result" in c]
 
     def close(self):
         schema.drop_namespace(self.hbase, self.ns)
@@ -238,7 +238,7 @@ def triggers(env, exclude=()) -> list[tuple[int, int]]:
     import datetime as dt
 
     out = []
-    for _, cells in env.table("batch_metrics").scan():
+    for _, cells in env.table("microbatch_metrics").scan():
         if b"d:progress" in cells and b"d:result" in cells:
             if json.loads(cells[b"d:result"])["label"] in exclude:
                 continue
