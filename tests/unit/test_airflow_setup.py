@@ -53,8 +53,9 @@ def test_connections_point_at_the_local_stack(s):
     assert conns["hbase_default"]["port"] == 9090
 
 
-def test_scheduler_does_not_serve_logs_on_all_interfaces(s):
-    assert "--skip-serve-logs" in airflow_setup.process_commands(s)["airflow-scheduler"]
+@pytest.mark.parametrize("process", ["airflow-scheduler", "airflow-triggerer"])
+def test_no_airflow_process_serves_logs_on_all_interfaces(s, process):
+    assert "--skip-serve-logs" in airflow_setup.process_commands(s)[process]
 
 
 def test_task_token_lifetime_can_be_shortened_for_the_proof_but_not_below_a_minute(s, monkeypatch):

@@ -23,7 +23,8 @@ from tormenta.stack.process import ProcessManager
 from tormenta.stack.services import HBaseService, JvmService, KafkaService, ThriftService, port_open
 
 JVM_SERVICES: list[JvmService] = [KafkaService(), HBaseService(), ThriftService()]
-AIRFLOW_PROCESSES = ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor"]
+# The triggerer runs deferred tasks and asset watchers; without it the UI shows a red "Triggerer" badge.
+AIRFLOW_PROCESSES = ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
 ALL_PROCESSES = [svc.name for svc in JVM_SERVICES] + AIRFLOW_PROCESSES
 
 
@@ -239,6 +240,7 @@ def status() -> list[ServiceStatus]:
         "airflow-api-server": (s.airflow_url, lambda: airflow_setup.health(s) is not None),
         "airflow-scheduler": ("-", lambda: _airflow_part(s, "scheduler")),
         "airflow-dag-processor": ("-", lambda: _airflow_part(s, "dag_processor")),
+        "airflow-triggerer": ("-", lambda: _airflow_part(s, "triggerer")),
     }
     rows = []
     for name in ALL_PROCESSES:

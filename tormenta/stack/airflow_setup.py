@@ -274,6 +274,8 @@ def process_commands(s: Settings) -> dict[str, list[str]]:
         # serve-logs would listen on every interface; the API server reads the log files directly.
         "airflow-scheduler": [exe, "scheduler", "--skip-serve-logs"],
         "airflow-dag-processor": [exe, "dag-processor"],
+        # Its log server would listen on every interface too (port 8794).
+        "airflow-triggerer": [exe, "triggerer", "--skip-serve-logs"],
     }
 
 
@@ -292,5 +294,5 @@ def healthy(s: Settings) -> bool:
     doc = health(s)
     if not doc:
         return False
-    parts = ("metadatabase", "scheduler", "dag_processor")
+    parts = ("metadatabase", "scheduler", "dag_processor", "triggerer")
     return all((doc.get(p) or {}).get("status") == "healthy" for p in parts)
