@@ -19,7 +19,7 @@ ELSEWHERE = {
     "prepare": "tests/integration/test_prepare.py (exactly as the README writes it)",
     "stream": "tests/integration/test_readme_try_it.py (exactly as the README writes it)",
     "capacity": "tests/unit/test_readme_commands.py (the README's example is its real output)",
-    "demo": "not run by a test: it is what `make up` ends with, a micro-batch run left running",
+    "demo": "tests/e2e/test_make_up.py (`make up` ends with it, exactly as the README writes it)",
 }
 HERE = ("stack", "jars", "smoke", "airflow")
 
