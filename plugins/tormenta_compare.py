@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
 from tormenta.batch import DAG_ID as BATCH_DAG_ID
+from tormenta.compare import default_run
 from tormenta.microbatch import DAG_ID as MICROBATCH_DAG_ID
 
 MB, BATCH = MICROBATCH_DAG_ID, BATCH_DAG_ID
@@ -75,8 +76,8 @@ def _select(micro: str | None, batch: str | None, dag_id: str | None, run_id: st
     b = next((r for r in runs["batch"] if r["run_id"] == batch), None) if batch else None
     if micro and m is None or batch and b is None:
         raise HTTPException(status_code=404, detail="no such run")
-    m = m or next(iter(runs["micro_batch"]), None)
-    b = b or next(iter(runs["batch"]), None)
+    m = m or default_run(runs["micro_batch"], "micro-batch")
+    b = b or default_run(runs["batch"], "batch")
     return runs, m, b
 
 
@@ -106,11 +107,13 @@ def page(user: User, micro: str | None = None, batch: str | None = None, dag_id:
          run_id: str | None = None) -> HTMLResponse:  # fmt: skip
     from airflow.configuration import conf
 
-    from tormenta.compare_page import render
+    from tormenta.compare_page import other_dag, render
 
+    base = conf.get("api", "base_url", fallback="").rstrip("/")
+    if dag_id and dag_id not in (MB, BATCH):
+        return HTMLResponse(other_dag(dag_id, (MB, BATCH), base))
     runs, m, b = _select(micro, batch, dag_id, run_id)
     data = _compare(m, b)
-    base = conf.get("api", "base_url", fallback="").rstrip("/")
     return HTMLResponse(render(data, runs, base, m and m["run_id"], b and b["run_id"]))
 
 

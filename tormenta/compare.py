@@ -74,8 +74,36 @@ def component_usage(conn, namespace: str, run: RunInfo) -> dict[str, dict[str, f
     return out
 
 
+# The run the page opens with when none is chosen: the newest one that has numbers to show.
+DEFAULT_STATES = {"micro-batch": ("running", "success"), "batch": ("success",)}
+
+
+def default_run(runs: list[dict[str, Any]], mode: str) -> dict[str, Any] | None:
+    """The newest of ``runs`` (newest first) in one of the mode's :data:`DEFAULT_STATES`, else the
+    newest: a failed or still-running batch run has no record to compare yet."""
+    return next((r for r in runs if r["state"] in DEFAULT_STATES[mode]), None) or next(iter(runs), None)
+
+
+def _namespace(run: RunInfo, mode: str) -> str:
+    return run.conf.get("namespace", DEFAULT_NAMESPACE if mode == "micro-batch" else RESULTS_NAMESPACE)
+
+
+def _gone(run: RunInfo, mode: str, needed: tuple[str, ...], tables: set[bytes]) -> dict[str, Any] | None:
+    """The page's numbers for a run whose namespace's tables are gone (dropped since), None if they exist."""
+    ns = _namespace(run, mode)
+    missing = [t for t in needed if table_name(t, ns).encode() not in tables]
+    if not missing:
+        return None
+    return {"mode": mode, "dag_id": run.dag_id, "run_id": run.run_id, "state": run.state, "namespace": ns,
+            "interval": None, "window": None, "start_ms": run.start_ms, "end_ms": run.end_ms, "read": 0, "good": 0,
+            "dead": 0, "dead_by_reason": {}, "latency_hist": [], "latency_ms": {}, "freshness": [], "resources": {},
+            "throughput_eps": None,
+            "missing": f"the {mode} run's tables are gone ({', '.join(table_name(t, ns) for t in missing)}): "
+                       "its namespace was dropped since it ran"}  # fmt: skip
+
+
 def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
-    ns = run.conf.get("namespace", DEFAULT_NAMESPACE)
+    ns = _namespace(run, "micro-batch")
     results = metrics.run_results(conn, ns, run.run_id, limit=MAX_BATCHES)
     hist = latency.merge(r.get("latency_hist") or [] for r in results)
     good = sum(r["good"] for r in results)
@@ -111,7 +139,7 @@ def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
 
 
 def batch_stats(conn, run: RunInfo) -> dict[str, Any]:
-    ns = run.conf.get("namespace", RESULTS_NAMESPACE)
+    ns = _namespace(run, "batch")
     table_ = table_name("batch_runs", ns)
     record = None
     if table_.encode() in conn.tables():
@@ -148,14 +176,24 @@ def batch_stats(conn, run: RunInfo) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def overlaps(run_start: int | None, run_end: int | None, start_ms: int, end_ms: int) -> bool:
+    """Did a run (``run_end`` None: still running; ``run_start`` None: not started) run during [start, end)?"""
+    return run_start is not None and run_start < end_ms and (run_end is None or run_end > start_ms)
+
+
 def agreement(conn, micro: dict[str, Any] | None, batch: dict[str, Any] | None) -> dict[str, Any]:
     """Do both paths agree on the batch window's social aggregates?"""
+    if micro and micro.get("missing") or batch and batch.get("missing"):
+        return {"status": "n/a", "why": (micro or {}).get("missing") or batch["missing"]}
     if not micro or not batch or not batch.get("window"):
         return {"status": "n/a", "why": "needs a batch run with a window and a micro-batch run"}
+    w = batch["window"]
+    if not overlaps(micro["start_ms"], micro["end_ms"], w["start_ms"], w["end_ms"]):
+        return {"status": "n/a", "why": f"the micro-batch run {micro['run_id']} did not run during the batch window "
+                                        f"({w['start']} to {w['end']}): pick runs whose times overlap"}  # fmt: skip
     if batch.get("source_namespace") != micro["namespace"]:
         return {"status": "n/a", "why": f"the batch read namespace {batch.get('source_namespace')!r}, "
                                         f"the micro-batch run wrote {micro['namespace']!r}: not the same events"}  # fmt: skip
-    w = batch["window"]
     res = compare_social(conn, micro["namespace"], batch["namespace"], w["start_ms"], w["end_ms"])
     if res["agree"] is None:
         return {"status": "n/a", "why": "no aggregates in the window on either side", **res}
@@ -172,7 +210,11 @@ def agreement(conn, micro: dict[str, Any] | None, batch: dict[str, Any] | None) 
 
 
 def compare(conn, micro: RunInfo | None, batch: RunInfo | None) -> dict[str, Any]:
-    m = microbatch_stats(conn, micro) if micro else None
-    b = batch_stats(conn, batch) if batch else None
+    tables = set(conn.tables())
+    m = b = None
+    if micro:
+        m = _gone(micro, "micro-batch", (metrics.TABLE, "social_minute"), tables) or microbatch_stats(conn, micro)
+    if batch:
+        b = _gone(batch, "batch", ("batch_runs", "social_minute"), tables) or batch_stats(conn, batch)
     return {"micro_batch": m, "batch": b, "agreement": agreement(conn, m, b), "latency_buckets": [
         latency.label(i) for i in range(len(latency.EDGES_MS) + 1)]}  # fmt: skip

@@ -62,6 +62,24 @@ def _options(runs: list[dict], selected: str | None) -> str:
     return "".join(out) or '<option value="">(no runs yet)</option>'
 
 
+def _no_usage(s: dict[str, Any]) -> str:
+    """Why a run has no CPU and memory figures."""
+    if s["state"] in ("running", "queued"):
+        return (f"no CPU or memory figures yet: each process's are recorded when it ends, and the run is "
+                f"{s['state']}")  # fmt: skip
+    return "no CPU or memory figures were recorded for this run"
+
+
+def other_dag(dag_id: str, dag_ids: tuple[str, str], base: str) -> str:
+    """The page opened from a run of a DAG it does not compare (Airflow shows its tab on every run)."""
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Batch vs micro-batch</title>
+<style>{CSS}</style></head><body><h1>Batch vs micro-batch</h1>
+<p class="na">This page compares runs of {escape(dag_ids[0])} and {escape(dag_ids[1])}; {escape(dag_id)} is
+neither, so there is nothing to compare for this run.</p>
+<p><a href="{escape(base)}/plugin/batch-vs-micro-batch" target="_top">Compare the newest runs of both pipelines</a></p>
+</body></html>"""
+
+
 def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_id: str | None,
            batch_id: str | None) -> str:  # fmt: skip
     m, b, agree = data["micro_batch"], data["batch"], data["agreement"]
@@ -102,6 +120,9 @@ def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_i
                               "CPU-s", "CPU-seconds per component")  # fmt: skip
     mem = charts.grouped_bars({n: {c: u["peak_rss_mb"] for c, u in s["resources"].items()} for n, s in cols if s},
                               "MiB", "Peak memory per component")  # fmt: skip
+    notes = "".join(f'<p class="differ">{escape(s["missing"])}</p>' for _, s in cols if s and s.get("missing"))
+    usage = "".join(f'<p class="muted">{escape(name)}: {escape(_no_usage(s))}</p>'
+                    for name, s in cols if s and not s["resources"] and not s.get("missing"))  # fmt: skip
     reasons = sorted({r for _, s in cols if s for r in s["dead_by_reason"]})
     dead = "".join(
         f"<tr><th>{escape(r)}</th>" + "".join(f'<td class="num">{_num((s or {}).get("dead_by_reason", {}).get(r, 0))}</td>' for _, s in cols) + "</tr>"
@@ -130,12 +151,12 @@ def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_i
 <button type="submit">Compare</button> <a class="muted" href="{escape(api)}">JSON</a>
 </form>
 {HOW_TO_READ}
-<h2>Runs</h2>{summary}
+<h2>Runs</h2>{summary}{notes}
 <div class="grid">
 <div class="card"><h2>Latency per record</h2>{hist}</div>
 <div class="card"><h2>Freshness over time</h2>{fresh}</div>
-<div class="card"><h2>CPU</h2>{cpu}</div>
-<div class="card"><h2>Memory</h2>{mem}</div>
+<div class="card"><h2>CPU</h2>{cpu}{usage}</div>
+<div class="card"><h2>Memory</h2>{mem}{usage}</div>
 </div>
 <h2>Dead letters by reason</h2><table><tr><th>reason</th><th class="mb">micro-batch</th><th class="b">batch</th></tr>{dead}</table>
 <h2>Do the results agree?</h2>{agree_html}

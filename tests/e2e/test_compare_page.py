@@ -94,3 +94,24 @@ def test_browser_logs_in_and_sees_both_runs_numbers_and_charts(stack, runs):
     assert f"{INGESTORS * EVENTS_PER_INGESTOR:,}" in text
     assert "agree" in text and "latency p99" in text
     assert svgs == 4 and bars > 10
+
+
+def test_the_page_opened_from_a_run_of_another_dag_says_it_compares_nothing_there(stack, admin):
+    status, body = get(stack, admin, "/tormenta/compare?dag_id=tormenta_smoke&run_id=manual__x")
+    assert status == 200, body
+    assert "tormenta_smoke is\nneither, so there is nothing to compare for this run" in body
+    assert "How to read this page" not in body  # not the newest runs of the two pipelines instead
+
+
+def test_a_run_whose_tables_were_dropped_is_shown_with_the_reason(stack, hbase, unique):
+    """On the real HBase: the Thrift server answers a scan of a dropped table with an error; the page
+    must not (it answered HTTP 500 after the test suite dropped its namespaces)."""
+    from tormenta.compare import RunInfo, compare
+
+    gone = f"gone{unique}"
+    micro = RunInfo("tormenta_microbatch", "m", "success", 1, 2, {"namespace": gone})
+    batch = RunInfo("tormenta_batch", "b", "success", 1, 2, {"namespace": f"{gone}b", "source_namespace": gone})
+    data = compare(hbase, micro, batch)
+    assert data["micro_batch"]["missing"].startswith(f"the micro-batch run's tables are gone ({gone}_")
+    assert data["batch"]["missing"].startswith(f"the batch run's tables are gone ({gone}b_")
+    assert data["agreement"]["status"] == "n/a"

@@ -96,3 +96,76 @@ def test_freshness_axis_labels_are_short_and_distinct():
     svg = charts.freshness({"batch": [(0, 5.0), (60_000, 200_000.0)]}, {"batch": 0})
     labels = re.findall(r'text-anchor="end"[^>]*>([^<]+)<', svg)
     assert labels == ["1s", "10s", "1.7m", "17m", "2.8h", "1.2d", "12d"]
+
+
+# --- what a new user saw on the page (issue 14), on the in-memory HBase ---------------------------
+
+def run_info(dag_id, run_id, state="success", start_ms=1_000_000, end_ms=2_000_000, **conf):
+    from tormenta.compare import RunInfo
+
+    return RunInfo(dag_id, run_id, state, start_ms, end_ms, conf)
+
+
+def test_the_page_opens_with_the_newest_run_that_has_numbers():
+    from tormenta.compare import default_run
+
+    batch = [{"run_id": "b3", "state": "running"}, {"run_id": "b2", "state": "failed"},
+             {"run_id": "b1", "state": "success"}]  # fmt: skip
+    assert default_run(batch, "batch")["run_id"] == "b1"
+    micro = [{"run_id": "m2", "state": "failed"}, {"run_id": "m1", "state": "running"}]
+    assert default_run(micro, "micro-batch")["run_id"] == "m1"
+    assert default_run([{"run_id": "b9", "state": "failed"}], "batch")["run_id"] == "b9"  # none usable: the newest
+    assert default_run([], "batch") is None
+
+
+def test_runs_whose_tables_were_dropped_get_a_reason_not_an_error():
+    from tests.fakes import MemoryHBase
+    from tormenta import schema
+    from tormenta.compare import compare
+
+    hbase = MemoryHBase()
+    schema.ensure_tables(hbase, "kept")
+    data = compare(hbase, run_info("tormenta_microbatch", "m1", namespace="gone"),
+                   run_info("tormenta_batch", "b1", namespace="kept", source_namespace="gone"))  # fmt: skip
+    m = data["micro_batch"]
+    assert m["missing"].startswith("the micro-batch run's tables are gone (gone_microbatch_metrics")
+    assert data["agreement"] == {"status": "n/a", "why": m["missing"]}
+    html = render({**data, "batch": stats("batch")}, {"micro_batch": [], "batch": []}, "", "m1", None)
+    assert f'<p class="differ">{m["missing"]}</p>' in html.replace("&#x27;", "'")
+
+
+def test_runs_that_did_not_overlap_the_window_are_not_called_in_agreement():
+    from tests.fakes import MemoryHBase
+    from tormenta import schema
+    from tormenta.compare import agreement, overlaps
+
+    assert overlaps(100, None, 0, 200) and overlaps(100, 150, 0, 200) and overlaps(0, 150, 100, 200)
+    assert not overlaps(200, None, 0, 200) and not overlaps(0, 100, 100, 200) and not overlaps(None, None, 0, 9)
+    hbase = MemoryHBase()
+    schema.ensure_tables(hbase, "tormenta")
+    window = {"start": "14:00", "end": "15:00", "start_ms": 5_000_000, "end_ms": 6_000_000}
+    batch = stats("batch", window=window, source_namespace="tormenta", namespace="tormenta")
+    res = agreement(hbase, stats("micro-batch", start_ms=1_000_000, end_ms=2_000_000), batch)
+    assert res["status"] == "n/a" and "did not run during the batch window (14:00 to 15:00)" in res["why"]
+    res = agreement(hbase, stats("micro-batch", start_ms=1_000_000, end_ms=None), batch)  # still running
+    assert res["status"] == "n/a" and res["why"] == "no aggregates in the window on either side"
+
+
+def test_a_run_without_cpu_and_memory_figures_says_why():
+    data = {"micro_batch": stats("micro-batch", state="running", resources={}),
+            "batch": stats("batch", state="failed", resources={}), "agreement": {"status": "n/a", "why": "w"},
+            "latency_buckets": [latency.label(i) for i in range(len(latency.EDGES_MS) + 1)]}  # fmt: skip
+    html = render(data, {"micro_batch": [], "batch": []}, "", None, None)
+    assert html.count("micro-batch: no CPU or memory figures yet: each process&#x27;s are recorded when it "
+                      "ends, and the run is running") == 2  # under the CPU chart and the memory chart
+    assert html.count("batch: no CPU or memory figures were recorded for this run") == 2
+    assert "no CPU or memory" not in render({**data, "micro_batch": stats("micro-batch"), "batch": stats("batch")},
+                                            {"micro_batch": [], "batch": []}, "", None, None)  # fmt: skip
+
+
+def test_the_page_opened_from_another_dags_run_says_so():
+    from tormenta.compare_page import other_dag
+
+    html = other_dag("tormenta_smoke", ("tormenta_microbatch", "tormenta_batch"), "http://h")
+    assert "tormenta_smoke is\nneither, so there is nothing to compare for this run" in html
+    assert 'href="http://h/plugin/batch-vs-micro-batch"' in html
