@@ -99,7 +99,7 @@ def tormenta_microbatch():
     ingest = IngestorOperator.partial(
         task_id="ingest",
         namespace="{{ params.namespace }}",
-        map_index_template="{{ ingestor_name }}",
+        map_index_template="{{ task.spec.name }}",  # rendered before the task runs: the name while it runs
         **RESTART,
     ).expand(spec=planned)
 

@@ -172,6 +172,10 @@ def story(admin, stack, token_lifetime, request):
     wait_until("first events in HBase", lambda: hbase.count(table) > 0, timeout=360)
     rec["first_rows_after_s"] = time.monotonic() - t0
     rec["run1_state_with_rows"] = admin.dag_run(MB, run1)["state"]
+    # the ingest tasks' labels while they run (the UI showed map indexes 0-2 until they ended)
+    rec["ingest_labels_while_running"] = sorted(
+        (t["map_index"], t.get("rendered_map_index")) for t in tis(admin, MB, run1)
+        if t["task_id"] == "ingest" and t["state"] == "running")  # fmt: skip
     rec["cmdlines"] = every_command_line()  # the machine's process list while the pipeline runs
 
     # 2. kill -9 the hot page's second ingestor and the Spark driver (whole process group)

@@ -19,6 +19,13 @@ def test_events_reach_hbase_and_the_run_keeps_running(story):
     assert story["run1_state_after_kill"] == "running"
 
 
+def test_running_ingest_tasks_are_labelled_with_their_ingestor_names(story):
+    names = ["social-pol-03-1of2", "social-pol-03-2of2", "social-pages-1"]  # the plan's order: hot page first
+    running = story["ingest_labels_while_running"]
+    assert running, "no ingest task was running when the first events reached HBase"
+    assert all(label == names[i] for i, label in running), running
+
+
 def test_the_running_run_shows_its_tasks_and_retries_in_the_ui(story):
     text = story["ui_running_run"]["text"]
     for expected in ("Running", "stream", "supervise", "ingest", "IngestorOperator", "SparkJobOperator"):

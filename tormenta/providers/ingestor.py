@@ -99,7 +99,6 @@ class IngestorOperator(BaseOperator):
         from tormenta.settings import load
 
         name = self.spec["name"]
-        context["ingestor_name"] = name  # shown as the map index label in the UI
         run_id = context["run_id"]
         control = ControlPlane(HBaseHook(self.hbase_conn_id).endpoint(), self.namespace)
         if control.stop_reason(run_id):
