@@ -116,7 +116,8 @@ def tormenta_microbatch():
             bootstrap="{{ kafka_bootstrap() }}", interval="{{ params.interval }}",
             max_offsets_per_trigger="{{ params.max_records_per_batch }}",
             query_name="{{ query_name(params.namespace) }}", query_version="{{ params.query_version }}",
-            namespace="{{ params.namespace }}", control_run="{{ run_id }}", **HBASE_FROM_CONNECTION,
+            namespace="{{ params.namespace }}", control_run="{{ run_id }}", mode="{{ params.mode }}",
+            **HBASE_FROM_CONNECTION,
         ).to_argv(),
         **RESTART,
     )  # fmt: skip

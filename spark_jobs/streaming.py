@@ -235,7 +235,8 @@ def _end_driver_now(reason: str) -> None:
 def wait_for_stop(query, stop_now: StopNow, control=None, run_id: str | None = None,
                   run_seconds: float = 0) -> str | None:  # fmt: skip
     """Run until one of: the supervisor asks the stream to stop (after the ingestors stopped),
-    ``run_seconds`` passed, or ``stop_now`` says so. The first two drain: every record already
+    ``run_seconds`` passed, ``stop_now`` says so, or the query ends on its own (a triggered query,
+    once it processed what Kafka held when it started). The first two drain: every record already
     in Kafka is processed before the query stops, and None is returned. A stop-now stops the
     query as it is and returns its reason.
     """
@@ -337,15 +338,15 @@ def run_query(spark, stream, on_batch, args, endpoint, checkpoint: str, locks: c
 
     The locks go as soon as the query has stopped, before the stop is confirmed: the run taken
     over to may start its driver right after the confirmation."""
-    query = (
-        stream.writeStream.queryName(args.query_name)
-        .foreachBatch(on_batch)
-        .option("checkpointLocation", checkpoint)
-        .trigger(processingTime=spark_interval(args.interval_seconds))
-        .start()
-    )
-    log.warning("query %s v%d running every %.3fs, checkpoint %s", args.query_name, args.query_version,
-                args.interval_seconds, checkpoint)
+    writer = stream.writeStream.queryName(args.query_name).foreachBatch(on_batch).option("checkpointLocation", checkpoint)
+    if args.mode == "triggered":  # what is in Kafka now, in batches of at most maxOffsetsPerTrigger, then it ends
+        query = writer.trigger(availableNow=True).start()
+        log.warning("query %s v%d running triggered (what Kafka holds now, then it ends), checkpoint %s",
+                    args.query_name, args.query_version, checkpoint)  # fmt: skip
+    else:
+        query = writer.trigger(processingTime=spark_interval(args.interval_seconds)).start()
+        log.warning("query %s v%d running every %.3fs, checkpoint %s", args.query_name, args.query_version,
+                    args.interval_seconds, checkpoint)  # fmt: skip
     control = None
     if args.control_run:
         from tormenta.control import ControlPlane
@@ -353,7 +354,7 @@ def run_query(spark, stream, on_batch, args, endpoint, checkpoint: str, locks: c
         control = ControlPlane(endpoint, args.namespace)
     stopped_now = None
     try:
-        if args.until_idle:
+        if args.until_idle and args.mode != "triggered":
             query.processAllAvailable()
             query.stop()
         else:

@@ -24,6 +24,14 @@ HBASE_FROM_CONNECTION = {"hbase_host": "{{ hbase_host() }}", "hbase_port": "{{ h
                          "hbase_zookeeper": "{{ hbase_zookeeper() }}"}  # fmt: skip
 
 
+# How the streaming job runs its query: the micro-batch DAG's ``mode`` Param and ``--mode``.
+STREAM_MODES = {
+    "always-on": "a micro-batch every interval until the run is stopped (Spark's processingTime trigger)",
+    "triggered": "every record already in Kafka when the query starts, in micro-batches of at most max "
+                 "records, then the query ends (Spark's availableNow trigger)",
+}
+
+
 def opt(default: Any = MISSING, help: str | None = None, choices: tuple[str, ...] | None = None) -> Any:  # noqa: A002
     return field(default=default, metadata={"help": help, "choices": choices})
 
@@ -93,6 +101,7 @@ class StreamArgs(HBaseArgs):
     control_run: str | None = opt(None, "supervised by Airflow: watch <namespace>_control for this run's stop "
                                          "request, then drain what is in Kafka and stop")  # fmt: skip
     until_idle: bool = opt(False, "stop once every available record is processed (tests, backfills)")
+    mode: str = opt("always-on", "; ".join(f"{k}: {v}" for k, v in STREAM_MODES.items()), tuple(STREAM_MODES))
 
 
 @dataclass(kw_only=True)

@@ -17,6 +17,7 @@ from typing import Any
 from tormenta import capacity
 from tormenta.contracts import DEFAULT_NAMESPACE, KINDS, NAMESPACE_PATTERN, kind_part, query_name
 from tormenta.intervals import DEFAULT_INTERVAL, PARAM_PATTERN, parse_interval
+from tormenta.jobs import STREAM_MODES
 
 DAG_ID = "tormenta_microbatch"
 STOP_DAG_ID = "tormenta_microbatch_stop"
@@ -62,6 +63,12 @@ def params() -> dict[str, Any]:
                                       "'real time'): ISO 8601 duration (PT1S, PT10S, PT1M) or seconds (2). "
                                       "0.1 s to 1 h. Triggering again with another value hands over from the "
                                       "running run and restarts the query on the same checkpoint."),
+        "mode": Param("always-on", type="string", enum=list(STREAM_MODES), title="Mode",
+                      description="always-on: the ingestors run and a micro-batch is taken every interval "
+                                  "until the run is stopped. triggered: no ingestors run; the query takes "
+                                  "every record already in the namespace's topics (put there by ingestors "
+                                  "running elsewhere), then the run ends: schedulable. Spark's real-time mode "
+                                  "is not offered (not tried yet)."),
         "sources": Param(names, type="array", minItems=1, uniqueItems=True, examples=names,
                          items={"type": "string", "enum": names}, title="Sources",
                          description="; ".join(f"{name}: {m.SOURCE_TITLE}" for name, m in offered.items()) + "."),
@@ -80,7 +87,7 @@ def params() -> dict[str, Any]:
     }  # fmt: skip
     if set(per_source) & set(own):
         raise ValueError(f"a source's Params take the DAG's own: {sorted(set(per_source) & set(own))}")
-    first = ("interval", "sources")  # the form: these, then each source's fields, then the rest
+    first = ("interval", "mode", "sources")  # the form: these, then each source's fields, then the rest
     return {**{k: own[k] for k in first}, **per_source, **{k: v for k, v in own.items() if k not in first}}
 
 
@@ -99,6 +106,9 @@ class Plan:
 def plan(p: dict[str, Any], cores: int | None = None) -> Plan:
     """Params -> the ingestors to run (argument lists), the interval and a capacity estimate."""
     interval_s = parse_interval(p["interval"])
+    if p.get("mode", "always-on") == "triggered":  # the query alone: it drains what Kafka holds and ends
+        return Plan(interval_s=interval_s, ingestors=[], capacity={},
+                    warnings=[] if p.get("run_minutes", 0) == 0 else ["run_minutes has no effect on a triggered run"])
     offered = sources()
     unknown = sorted(set(p["sources"]) - set(offered))
     if unknown:
@@ -269,7 +279,8 @@ def supervise(s: Supervision) -> dict[str, Any]:
     """Run until a stop is due, then stop in order: ingestors, then a drained streaming job.
 
     Stop causes: a stop request (stop DAG), a newer queued run (handover: e.g. a new interval),
-    ``run_minutes`` elapsed, or a part of the run that failed for good.
+    ``run_minutes`` elapsed, a part of the run that failed for good, or the streaming job that
+    ended on its own (a triggered run, once it drained Kafka).
     """
     started = last_report = s.clock()
     failure: str | None = None
@@ -279,6 +290,8 @@ def supervise(s: Supervision) -> dict[str, Any]:
             failed = patient(s, "reading the task states", s.failed_tasks)
             if failed:
                 failure = reason = f"task(s) failed for good: {', '.join(sorted(failed))}"
+            elif "stream" in patient(s, "reading the run's state", lambda: s.control.state(s.run_id))["stopped"]:
+                reason = "the streaming job ended: it processed what Kafka held (a triggered run)"
             elif s.deadline is not None and s.clock() >= s.deadline:
                 reason = "run_minutes elapsed"
             elif patient(s, "counting queued runs", s.handover):

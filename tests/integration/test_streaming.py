@@ -620,3 +620,17 @@ def test_hbase_restarted_during_writes_keeps_every_write_and_lands_the_retried_b
     got, want = stored_minutes(env), expected_social(social)
     assert {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in want.items()}
     print(json.dumps({"driver_survived": rc is None, "stored_before_restart": len(stored_before)}))
+
+
+def test_a_triggered_query_takes_what_kafka_holds_in_bounded_batches_then_ends(env):
+    """--mode triggered (the DAG's mode Param): Spark's availableNow trigger. The query ends by
+    itself once it processed what the topics held when it started, every batch within
+    maxOffsetsPerTrigger, every event stored once."""
+    env.send_social(social_events(300))
+    cmd = spark_submit_command("streaming", env.args(max_offsets=100, extra=("--mode", "triggered")))
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=python_env())
+    assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
+    batches = [json.loads(line) for line in res.stdout.splitlines() if line.startswith('{"batch"')]
+    assert sum(b["read"] for b in batches) == 300 and len(batches) >= 3, batches
+    assert all(b["read"] <= 100 for b in batches), batches
+    assert len(list(env.table("social_comments").scan())) == 300

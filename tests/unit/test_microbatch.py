@@ -249,8 +249,8 @@ def supervision(control, clock, **kw):
     kw.setdefault("handover", lambda: False)
     kw.setdefault("failed_tasks", lambda: [])
     kw.setdefault("watch", lambda: {})
-    return microbatch.Supervision(control=control, run_id="r", ingestors=["a", "b"], clock=clock,
-                                  sleep=clock.sleep, **kw)  # fmt: skip
+    kw.setdefault("ingestors", ["a", "b"])
+    return microbatch.Supervision(control=control, run_id="r", clock=clock, sleep=clock.sleep, **kw)
 
 
 def test_supervisor_stops_ingestors_before_the_stream():
@@ -299,6 +299,42 @@ def test_supervisor_hands_over_to_a_queued_run_and_honours_run_minutes():
     sup.sleep = sleep2
     assert microbatch.supervise(sup)["reason"] == "run_minutes elapsed"
     assert 30.0 <= clock2.t < 40
+
+
+def test_a_triggered_run_ends_green_once_its_stream_drained_kafka():
+    """The stream of a triggered run ends on its own (availableNow) and confirms its stop: the
+    supervisor sees it, stops in order (no ingestors) and the run ends without a failure."""
+    control, clock = FakeControl(), Clock()
+
+    def sleep(s):
+        clock.sleep(s)
+        if clock.t > 8:
+            control.ended("stream")
+
+    sup = supervision(control, clock, ingestors=[])
+    sup.sleep = sleep
+    out = microbatch.supervise(sup)
+    assert out["reason"] == "the streaming job ended: it processed what Kafka held (a triggered run)"
+    assert control.log == ["stop", "stream_stop", "finish"] and out["stopped"] == ["stream"]
+    assert control.plane.state("r")["phase"] == "stopped" and not control.failed
+    assert 8 < clock.t < 20
+
+
+def test_a_triggered_run_plans_no_ingestors_and_passes_its_mode_to_the_job():
+    from tormenta.jobs import StreamArgs
+
+    p = microbatch.plan(defaults(mode="triggered"))
+    assert p.ingestors == [] and p.warnings == []
+    assert microbatch.plan(defaults(mode="triggered", run_minutes=5)).warnings == [
+        "run_minutes has no effect on a triggered run"]
+    assert microbatch.plan(defaults()).ingestors  # always-on, the default: the ingestors run
+    assert StreamArgs(bootstrap="b", mode="triggered").to_argv()[-2:] == ["--mode", "triggered"]
+    args = StreamArgs.parser("x").parse_args(["--bootstrap", "b", "--mode", "triggered"])
+    assert args.mode == "triggered"
+    with pytest.raises(SystemExit):
+        StreamArgs.parser("x").parse_args(["--bootstrap", "b", "--mode", "real-time"])
+    form = microbatch.params()
+    assert form["mode"].value == "always-on" and list(form)[:3] == ["interval", "mode", "sources"]
 
 
 def test_supervisor_fails_the_run_when_a_part_failed_for_good():
