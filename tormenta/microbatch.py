@@ -68,7 +68,8 @@ def params() -> dict[str, Any]:
                                   "until the run is stopped. triggered: no ingestors run; the query takes "
                                   "every record already in the namespace's topics (put there by ingestors "
                                   "running elsewhere), then the run ends: schedulable. Spark's real-time mode "
-                                  "is not offered (not tried yet)."),
+                                  "is not offered yet: it refuses the foreachBatch sink this query writes "
+                                  "through (STREAMING_REAL_TIME_MODE.OPERATOR_OR_SINK_NOT_IN_ALLOWLIST)."),
         "sources": Param(names, type="array", minItems=1, uniqueItems=True, examples=names,
                          items={"type": "string", "enum": names}, title="Sources",
                          description="; ".join(f"{name}: {m.SOURCE_TITLE}" for name, m in offered.items()) + "."),
