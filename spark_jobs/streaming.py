@@ -338,7 +338,8 @@ def run_query(spark, stream, on_batch, args, endpoint, checkpoint: str, locks: c
 
     The locks go as soon as the query has stopped, before the stop is confirmed: the run taken
     over to may start its driver right after the confirmation."""
-    writer = stream.writeStream.queryName(args.query_name).foreachBatch(on_batch).option("checkpointLocation", checkpoint)
+    writer = (stream.writeStream.queryName(args.query_name).foreachBatch(on_batch)
+              .option("checkpointLocation", checkpoint))  # fmt: skip
     if args.mode == "triggered":  # what is in Kafka now, in batches of at most maxOffsetsPerTrigger, then it ends
         query = writer.trigger(availableNow=True).start()
         log.warning("query %s v%d running triggered (what Kafka holds now, then it ends), checkpoint %s",
