@@ -26,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from types import ModuleType
 
 from ingestors.producer import DeliveryError, EventProducer
@@ -78,6 +79,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     common.add_argument("--duration", type=float, default=0, help="seconds to run (0: until stopped)")
     common.add_argument("--report-every", type=float, default=10.0)
     common.add_argument("--topic", default=None, help="write to this topic instead of the contract's")
+    common.add_argument("--control-file", default=None,
+                        help="JSON the supervising task keeps up to date (the run's storms on demand); read "
+                             "every second")  # fmt: skip
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="source", required=True)
 
@@ -91,11 +95,47 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+class ControlFile:
+    """What the supervising task passes on from the run's control plane, re-read when it changes."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+        self.stamp: tuple[int, int] | None = None
+        self.doc: dict = {}
+
+    def read(self) -> dict:
+        if self.path is None:
+            return self.doc
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return self.doc
+        if (st.st_mtime_ns, st.st_size) != self.stamp:
+            try:
+                self.doc = json.loads(self.path.read_text())
+                self.stamp = (st.st_mtime_ns, st.st_size)
+            except ValueError:  # replaced while read: read again next time
+                pass
+        return self.doc
+
+
 def run_pull(source, producer: EventProducer, rate: float, stop: threading.Event, report,
-             checkpoint: FeedCheckpoint | None = None) -> None:  # fmt: skip
-    """Pull from ``source`` at ``rate`` events/s and send, until exhausted or ``stop`` is set."""
+             checkpoint: FeedCheckpoint | None = None, control: ControlFile | None = None,
+             rate_of=None, every_s: float = 1.0) -> None:  # fmt: skip
+    """Pull from ``source`` at ``rate`` events/s and send, until exhausted or ``stop`` is set.
+
+    Every ``every_s``, a source with ``control(doc, now_ms)`` gets the control file's content (a
+    storm on demand changes its mix), and ``rate_of()``, when given, sets the rate anew."""
     limiter = RateLimiter(rate)
+    next_control = 0.0
     while not stop.is_set():
+        if control is not None and time.monotonic() >= next_control:
+            next_control = time.monotonic() + every_s
+            if hasattr(source, "control"):
+                source.control(control.read(), int(time.time() * 1000))
+            if rate_of is not None and rate_of() != limiter.rate:
+                log.info("rate now %.1f events/s", rate_of())
+                limiter.rate = rate_of()
         if checkpoint is not None:
             checkpoint.maybe_save()
         n = limiter.take(10_000)
@@ -144,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     source, checkpoint = opened.source, opened.checkpoint
     try:
         if opened.rate is not None:
-            run_pull(source, producer, opened.rate, stop, report, checkpoint)
+            run_pull(source, producer, opened.rate, stop, report, checkpoint, ControlFile(args.control_file),
+                     opened.rate_of)  # fmt: skip
         else:
             threading.Thread(target=source.serve_forever, daemon=True).start()
             log.info("ingestor %s: listening on %s", name, getattr(source, "url", "?"))

@@ -65,15 +65,19 @@ def latency_histogram(labels: list[str], series: dict[str, list[int]], width: in
 
 
 def freshness(series: dict[str, list[tuple[int, float]]], starts: dict[str, int | None], width: int = 640,
-              height: int = 260) -> str:  # fmt: skip
-    """Age of the newest stored event at each write, over minutes since each run started (log y)."""
+              height: int = 260, bands: list[tuple[str, str, int, int]] = ()) -> str:  # fmt: skip
+    """Age of the newest stored event at each write, over minutes since each run started (log y).
+    ``bands``: (series, label, from ms, until ms) spans shaded under that series' time (storms)."""
     title = "Data freshness: age of the newest stored event"
     series = {k: v for k, v in series.items() if v}
     if not series:
         return empty(title, "nothing stored yet")
     pts = {name: [((t - (starts.get(name) or v[0][0])) / 60000, max(age, 0.01)) for t, age in v]
            for name, v in series.items()}  # fmt: skip
-    xmax = max(max(x for x, _ in p) for p in pts.values()) or 1.0
+    spans = [(label, (t0 - (starts.get(name) or series[name][0][0])) / 60000,
+              (t1 - (starts.get(name) or series[name][0][0])) / 60000)
+             for name, label, t0, t1 in bands if name in series]  # fmt: skip
+    xmax = max([max(x for x, _ in p) for p in pts.values()] + [x1 for _, _, x1 in spans]) or 1.0
     ymin = math.floor(math.log10(min(min(a for _, a in p) for p in pts.values())))
     ymax = max(math.ceil(math.log10(max(max(a for _, a in p) for p in pts.values()))), ymin + 1)
     left, right, top, bottom = 56, 10, 24, 34
@@ -86,6 +90,10 @@ def freshness(series: dict[str, list[tuple[int, float]]], starts: dict[str, int 
         return top + ph - (math.log10(a) - ymin) / (ymax - ymin) * ph
 
     body = [f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#999"/>']
+    for label, x0, x1 in spans:
+        body.append(f'<rect class="band" x="{sx(x0):.1f}" y="{top}" width="{max(1.0, sx(x1) - sx(x0)):.1f}" '
+                    f'height="{ph}" fill="#ffd8a8" opacity="0.5"><title>{escape(label)}</title></rect>')
+        body.append(f'<text x="{sx(x0) + 3:.1f}" y="{top + 10}" {FONT}>{escape(label)}</text>')
     for e in range(ymin, ymax + 1):
         y = sy(10**e)
         label = human(10**e * 1000)

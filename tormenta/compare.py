@@ -17,7 +17,8 @@ from typing import Any
 from tormenta import latency, metrics, resources
 from tormenta.batch import RESULTS_NAMESPACE, compare_social
 from tormenta.contracts import DEFAULT_NAMESPACE, table_name
-from tormenta.intervals import DEFAULT_INTERVAL
+from tormenta.control import run_storms
+from tormenta.intervals import DEFAULT_INTERVAL, parse_interval
 
 MAX_BATCHES = 50_000  # a day at 2 s; older batches of a longer run are not read
 MAX_POINTS = 400  # freshness points drawn per run
@@ -102,6 +103,24 @@ def _gone(run: RunInfo, mode: str, needed: tuple[str, ...], tables: set[bytes]) 
                        "its namespace was dropped since it ran"}  # fmt: skip
 
 
+def recovery(results: list[dict[str, Any]], storm: dict[str, Any], interval_s: float) -> dict[str, Any]:
+    """How the run came through a storm, from its batches (oldest first): the highest batch p50
+    latency during the storm and after it, and the seconds from the storm's end until a batch's
+    p50 latency was back under twice the interval (None: not yet)."""
+    bound = 2 * interval_s * 1000
+    during = [r for r in results if storm["from_ms"] <= r["written_at"]]
+    after = [r for r in during if r["written_at"] >= storm["until_ms"]]
+    back = next((r for r in after if (r.get("latency_ms") or {}).get("p50") is not None
+                 and r["latency_ms"]["p50"] < bound), None)  # fmt: skip
+    return {
+        **storm,
+        "peak_p50_ms": max(((r.get("latency_ms") or {}).get("p50") or 0 for r in during), default=None),
+        "max_records_per_batch": max((r["read"] for r in during), default=None),
+        "recovered_s": round((back["written_at"] - storm["until_ms"]) / 1000, 1) if back else None,
+        "bound_ms": bound,
+    }
+
+
 def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
     ns = _namespace(run, "micro-batch")
     results = metrics.run_results(conn, ns, run.run_id, limit=MAX_BATCHES)
@@ -134,6 +153,8 @@ def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
         "latency_ms": _percentiles(hist),
         "freshness": _downsample(sorted(freshness)),
         "resources": component_usage(conn, ns, run),
+        "storms": [recovery(results, storm, parse_interval(run.conf.get("interval", DEFAULT_INTERVAL)))
+                   for storm in run_storms(conn, ns, run.run_id)],  # fmt: skip
         "truncated": len(results) >= MAX_BATCHES,
     }
 

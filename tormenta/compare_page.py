@@ -62,6 +62,22 @@ def _options(runs: list[dict], selected: str | None) -> str:
     return "".join(out) or '<option value="">(no runs yet)</option>'
 
 
+def _storm_row(st: dict[str, Any]) -> str:
+    back = "not yet" if st["recovered_s"] is None else f"{st['recovered_s']:,.1f} s"
+    return (f"<tr><td>{escape(st['page'])} &times;{st['factor']}</td>"
+            f"<td>{_ts(st['from_ms'])} &rarr; {_ts(st['until_ms'])}</td>"
+            f'<td class="num">{_ms(st["peak_p50_ms"])}</td><td class="num">{_num(st["max_records_per_batch"])}</td>'
+            f'<td class="num">{back}</td></tr>')
+
+
+def _storms_table(rows: str) -> str:
+    if not rows:
+        return ""
+    return ("<h2>Storms on demand (tormenta_storm)</h2><table><tr><th>page</th><th>when</th>"
+            "<th>highest batch p50 latency since</th><th>most records in a batch since</th>"
+            "<th>back under 2&times; the interval after the storm</th></tr>" + rows + "</table>")
+
+
 def _no_usage(s: dict[str, Any]) -> str:
     """Why a run has no CPU and memory figures."""
     if s["state"] in ("running", "queued"):
@@ -114,8 +130,12 @@ def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_i
         "</table>",
     ])  # fmt: skip
     hist = charts.latency_histogram(data["latency_buckets"], {n: s["latency_hist"] for n, s in cols if s})
+    storms = (m or {}).get("storms") or []
     fresh = charts.freshness({n: [tuple(p) for p in s["freshness"]] for n, s in cols if s},
-                             {n: s["start_ms"] for n, s in cols if s})  # fmt: skip
+                             {n: s["start_ms"] for n, s in cols if s},
+                             bands=[("micro-batch", f"storm {st['page']} x{st['factor']}", st["from_ms"], st["until_ms"])
+                                    for st in storms])  # fmt: skip
+    storm_html = "".join(_storm_row(st) for st in storms)
     cpu = charts.grouped_bars({n: {c: u["cpu_seconds"] for c, u in s["resources"].items()} for n, s in cols if s},
                               "CPU-s", "CPU-seconds per component")  # fmt: skip
     mem = charts.grouped_bars({n: {c: u["peak_rss_mb"] for c, u in s["resources"].items()} for n, s in cols if s},
@@ -158,6 +178,7 @@ def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_i
 <div class="card"><h2>CPU</h2>{cpu}{usage}</div>
 <div class="card"><h2>Memory</h2>{mem}{usage}</div>
 </div>
+{_storms_table(storm_html)}
 <h2>Dead letters by reason</h2><table><tr><th>reason</th><th class="mb">micro-batch</th><th class="b">batch</th></tr>{dead}</table>
 <h2>Do the results agree?</h2>{agree_html}
 </body></html>"""

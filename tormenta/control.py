@@ -12,6 +12,8 @@ Spark driver, wherever they run (HBase is the one store they all reach). Rows:
                              c:failed:<component> = JSON report of its last failed try; kept
                                          until a later try ends cleanly, so a retry that
                                          finds the run stopping cannot turn it into success
+                             c:storm:<asked at, ms> = JSON storm on demand (page, factor, from,
+                                         until): the running ingestors multiply that page's rate
 
     "namespace"              c:role    = stream | batch: what writes this namespace's tables
 
@@ -32,6 +34,24 @@ from tormenta.contracts import DEFAULT_NAMESPACE, table_name
 from tormenta.hbase import Endpoint
 
 PHASES = ("running", "stopping", "draining", "stopped")
+
+
+def storms_of(cells: dict[bytes, bytes]) -> list[dict[str, Any]]:
+    """The storms of a run's control row, oldest first."""
+    return [json.loads(v) for k, v in sorted(cells.items()) if k.startswith(b"c:storm:")]
+
+
+def active_storm(storms: list[dict[str, Any]], now_ms: int) -> dict[str, Any] | None:
+    """The storm blowing at ``now_ms``: the newest one asked whose time span holds it."""
+    return next((s for s in reversed(storms) if s["from_ms"] <= now_ms < s["until_ms"]), None)
+
+
+def run_storms(conn, namespace: str, run_id: str, pipeline: str = "microbatch") -> list[dict[str, Any]]:
+    """The storms of a run, read on an open connection (the comparison page)."""
+    table = table_name("control", namespace)
+    if table.encode() not in conn.tables():
+        return []
+    return storms_of(conn.table(table).row(f"{pipeline}|{run_id}".encode()))
 ROLES = ("stream", "batch")
 
 
@@ -97,7 +117,19 @@ class ControlPlane:
             "stream_stop": cells.get(b"c:stream_stop") == b"1",
             "stopped": stopped,
             "failed": failed,
+            "storms": storms_of(cells),
         }
+
+    # --- storm on demand ------------------------------------------------------------------------
+    def add_storm(self, run_id: str, page: str, factor: int, minutes: float, now_ms: int | None = None) -> dict:
+        """A storm on the running run: ``page``'s comments ×``factor`` for ``minutes``, from now.
+        The run's ingestors read it from here (``tormenta.providers.ingestor``)."""
+        if not 2 <= factor <= 1000 or not 0 < minutes <= 24 * 60:
+            raise ValueError("a storm multiplies by 2 to 1000, for up to a day")
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        doc = {"page": page, "factor": int(factor), "from_ms": now_ms, "until_ms": now_ms + int(minutes * 60_000)}
+        self._put(self._row(run_id), {f"c:storm:{now_ms:013d}".encode(): json.dumps(doc, sort_keys=True).encode()})
+        return doc
 
     # --- stop protocol: ingestors first, then the streaming job drains and stops ------------
     def request_stop(self, run_id: str, reason: str) -> bool:

@@ -21,6 +21,7 @@ from tormenta.jobs import STREAM_MODES
 
 DAG_ID = "tormenta_microbatch"
 STOP_DAG_ID = "tormenta_microbatch_stop"
+STORM_DAG_ID = "tormenta_storm"
 
 log = logging.getLogger("tormenta.microbatch")
 
@@ -40,6 +41,40 @@ def stop_params() -> dict[str, Any]:
 def sources() -> dict[str, ModuleType]:
     """The DAG's Sources: every kind whose folder has a ``dag.py`` (``kinds/__init__.py``), by folder name."""
     return {kind.folder: module for kind in KINDS.values() if (module := kind_part(kind, "dag")) is not None}
+
+
+def storm_params() -> dict[str, Any]:
+    """The storm DAG's trigger form: a scandal on one page of the running pipeline."""
+    from airflow.sdk import Param
+
+    from tormenta.reference import POLITICIANS
+
+    pages = sorted(POLITICIANS)
+    return {
+        "namespace": Param(DEFAULT_NAMESPACE, type="string", pattern=NAMESPACE_PATTERN, title="Namespace",
+                           description="Namespace of the running micro-batch pipeline."),
+        "page": Param("pol-03", type="string", enum=pages, title="Page", description="The politician's page of the scandal."),
+        "factor": Param(20, type="integer", minimum=2, maximum=1000, title="Factor",
+                        description="The page's comments per second are multiplied by this."),
+        "minutes": Param(2, type="number", minimum=0.1, maximum=120, title="Minutes",
+                         description="How long the storm blows; then the page is back to its rate."),
+    }  # fmt: skip
+
+
+class StormError(ValueError):
+    pass
+
+
+def start_storm(control, page: str, factor: int, minutes: float) -> dict[str, Any]:
+    """Set off a storm on the namespace's running pipeline: its social ingestors that read ``page``
+    multiply its rate by ``factor`` for ``minutes``, without a restart (they read it from the
+    control plane). StormError when no pipeline of the namespace is running."""
+    run_id = control.active_run()
+    phase = control.state(run_id)["phase"] if run_id else None
+    if phase != "running":
+        raise StormError(f"no micro-batch pipeline is running in namespace {control.namespace!r}"
+                         + (f" (its last run {run_id} is {phase})" if run_id else "") + ": start tormenta_microbatch first")
+    return {"run_id": run_id, **control.add_storm(run_id, page, factor, minutes)}
 
 
 def params() -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +48,7 @@ class Opened:
     source: Any
     rate: float | None = None
     checkpoint: FeedCheckpoint | None = None
+    rate_of: Callable[[], float] | None = None  # the rate anew, after the source took a control change
 
 
 class FeedCheckpoint:

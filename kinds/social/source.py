@@ -18,6 +18,7 @@ from typing import Any
 from ingestors.sources.base import FeedCheckpoint, Opened
 from tormenta.batch import Window
 from tormenta.contracts import TOPIC_PARTITIONS, encode, topic_for
+from tormenta.control import active_storm
 from tormenta.reference import POLITICIANS
 
 from .contract import KIND
@@ -57,12 +58,22 @@ class PageFeed:
         self.pages = sorted(pages)
         self.shard, self.shards = shard, shards
         self.weights = {p: (storm_factor if p == storm_page else 1) for p in self.pages}
+        self.base_weights = dict(self.weights)  # without a storm on demand
         self.seed = seed
         self.name = f"{name}/{shard}of{shards}"
         self.limit = limit
         self.emitted = 0
         self._next_n = {p: shard for p in self.pages}  # next comment index this shard owns
         self._credit = {p: 0.0 for p in self.pages}
+
+    def control(self, doc: dict[str, Any], now_ms: int) -> None:
+        """The run's control plane, passed on by the supervising task: a storm on demand blowing
+        now on one of this feed's pages multiplies that page's share (``tormenta_storm``)."""
+        storm = active_storm(doc.get("storms") or [], now_ms)
+        weights = dict(self.base_weights)
+        if storm and storm["page"] in weights:
+            weights[storm["page"]] = max(weights[storm["page"]], int(storm["factor"]))
+        self.weights = weights
 
     def rate_multiplier(self) -> float:
         """Total weight: a storm raises how many events per second this feed produces."""
@@ -153,8 +164,10 @@ def open_source(args, name: str, producer) -> Opened:
     source = PageFeed([p for p in args.pages.split(",") if p], args.shard, args.shards,
                       args.storm_page, args.storm_factor, args.seed, name=name,
                       limit=args.max_events)  # fmt: skip
-    return Opened(source, rate=args.rate * len(source.pages) * source.rate_multiplier(),
-                  checkpoint=FeedCheckpoint(args.state_file, source, producer))  # fmt: skip
+    def rate() -> float:  # per page, times the storms
+        return args.rate * len(source.pages) * source.rate_multiplier()
+
+    return Opened(source, rate=rate(), checkpoint=FeedCheckpoint(args.state_file, source, producer), rate_of=rate)
 
 
 def write_window_file(path: str, window: Window, events: int, source_namespace: str, seed: int = 7) -> int:

@@ -138,7 +138,8 @@ def test_ingestor_operator_builds_an_argument_list_and_refuses_other_modules():
     op = IngestorOperator(task_id="t", spec=spec)
     cmd = op.command("127.0.0.1:9092", "/state")
     assert cmd[1:] == ["-m", "ingestors.runner", "social", "--pages", "pol-01", "--bootstrap", "127.0.0.1:9092",
-                       "--name", "social-pages-1", "--state-file", "/state/social-pages-1.json"]  # fmt: skip
+                       "--name", "social-pages-1", "--control-file", "/state/social-pages-1.control.json",
+                       "--state-file", "/state/social-pages-1.json"]  # fmt: skip
     with pytest.raises(IngestorError, match="not an ingestor"):
         IngestorOperator(task_id="t2", spec={**spec, "module": "os"}).command("b", "/s")
     with pytest.raises(IngestorError, match="bad ingestor name"):

@@ -85,10 +85,23 @@ class IngestorOperator(BaseOperator):
             raise IngestorError(f"module {module!r} is not an ingestor ({', '.join(MODULES)})")
         cmd = [sys.executable, "-m", module, *argv]
         if module == "ingestors.runner":
-            cmd += ["--bootstrap", bootstrap, "--name", name]
+            cmd += ["--bootstrap", bootstrap, "--name", name, "--control-file", self.control_file(state_dir)]
             if spec.get("pulls"):
                 cmd += ["--state-file", os.path.join(state_dir, f"{name}.json")]
         return cmd
+
+    def control_file(self, state_dir: str) -> str:
+        """Where this task passes the run's control plane on to its ingestor (storms on demand)."""
+        return os.path.join(state_dir, f"{self.spec['name']}.control.json")
+
+    @staticmethod
+    def pass_on(path: str, storms: list[dict[str, Any]]) -> None:
+        """Write what the running ingestor reads from its control file (atomically)."""
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump({"storms": storms}, fh)
+        os.replace(tmp, path)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
@@ -115,6 +128,9 @@ class IngestorOperator(BaseOperator):
         bootstrap = bootstrap_servers(self.kafka_conn_id)
         state_dir = str(load().home / "ingestors" / self.namespace)
         cmd = self.command(bootstrap, state_dir)
+        storms = control.state(run_id)["storms"]
+        if self.spec["module"] == "ingestors.runner":
+            self.pass_on(self.control_file(state_dir), storms)  # before it starts: a storm blowing already
         self.log.info("starting ingestor %s: %s", name, cmd)
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -134,7 +150,12 @@ class IngestorOperator(BaseOperator):
             if time.monotonic() - last_check >= CONTROL_EVERY_SECONDS:
                 last_check = time.monotonic()
                 try:
-                    stop_reason = control.stop_reason(run_id)
+                    state = control.state(run_id)
+                    stop_reason = state["stop"]
+                    if state["storms"] != storms and self.spec["module"] == "ingestors.runner":
+                        storms = state["storms"]
+                        self.log.info("storms of the run: %s: passed on to ingestor %s", storms, name)
+                        self.pass_on(self.control_file(state_dir), storms)
                 except Exception as exc:  # noqa: BLE001 - HBase briefly away: keep ingesting
                     self.log.warning("control plane not readable (%s); checking again", exc)
                 if stop_reason:
