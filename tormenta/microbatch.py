@@ -206,6 +206,18 @@ def latest_progress(conn, namespace: str) -> dict[str, Any] | None:
     return metrics.latest(conn, namespace, query_name(namespace))
 
 
+def behind(progress: dict[str, Any] | None, end_ms: int, margin_ms: int = 5_000) -> float | None:
+    """Seconds the newest micro-batch (``latest_progress``) is behind ``end_ms`` + ``margin_ms`` in
+    event time, or None once it passed that (or found Kafka empty: it has read everything)."""
+    result = (progress or {}).get("result")
+    if result is None:
+        return float("inf")  # nothing stored yet
+    newest = result.get("max_event_time")
+    if not result.get("read") or (newest is not None and newest >= end_ms + margin_ms):
+        return None
+    return (end_ms + margin_ms - (newest or 0)) / 1000
+
+
 def consumer_lag(bootstrap: str, end_offsets: list[dict]) -> int | None:
     """Records in Kafka not yet read by the query: log end offsets - offsets of the last batch."""
     from confluent_kafka import Consumer, TopicPartition
