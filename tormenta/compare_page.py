@@ -112,7 +112,7 @@ def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_i
     def window(s):
         if s.get("window"):
             return f"{escape(s['window']['start'])} &rarr; {escape(s['window']['end'])}"
-        return f"every {escape(str(s.get('interval')))}"
+        return f"every {escape(str(s['interval']))}" if s.get("interval") else "-"
 
     summary = "".join([
         "<table><tr><th></th><th class='mb'>micro-batch</th><th class='b'>batch</th></tr>",

@@ -132,6 +132,7 @@ def test_runs_whose_tables_were_dropped_get_a_reason_not_an_error():
     assert data["agreement"] == {"status": "n/a", "why": m["missing"]}
     html = render({**data, "batch": stats("batch")}, {"micro_batch": [], "batch": []}, "", "m1", None)
     assert f'<p class="differ">{m["missing"]}</p>' in html.replace("&#x27;", "'")
+    assert "every None" not in html  # a gone run has no interval to show
 
 
 def test_runs_that_did_not_overlap_the_window_are_not_called_in_agreement():
