@@ -133,9 +133,10 @@ def run_pull(source, producer: EventProducer, rate: float, stop: threading.Event
             next_control = time.monotonic() + every_s
             if hasattr(source, "control"):
                 source.control(control.read(), int(time.time() * 1000))
-            if rate_of is not None and rate_of() != limiter.rate:
-                log.info("rate now %.1f events/s", rate_of())
-                limiter.rate = rate_of()
+            rate_now = rate_of() if rate_of is not None else limiter.rate
+            if rate_now != limiter.rate:
+                log.info("rate now %.1f events/s", rate_now)
+                limiter.rate = rate_now
         if checkpoint is not None:
             checkpoint.maybe_save()
         n = limiter.take(10_000)

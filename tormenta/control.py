@@ -34,6 +34,7 @@ from tormenta.contracts import DEFAULT_NAMESPACE, table_name
 from tormenta.hbase import Endpoint
 
 PHASES = ("running", "stopping", "draining", "stopped")
+ROLES = ("stream", "batch")
 
 
 def storms_of(cells: dict[bytes, bytes]) -> list[dict[str, Any]]:
@@ -52,7 +53,6 @@ def run_storms(conn, namespace: str, run_id: str, pipeline: str = "microbatch") 
     if table.encode() not in conn.tables():
         return []
     return storms_of(conn.table(table).row(f"{pipeline}|{run_id}".encode()))
-ROLES = ("stream", "batch")
 
 
 class StopStalled(RuntimeError):

@@ -333,12 +333,14 @@ def supervise(s: Supervision) -> dict[str, Any]:
     started = last_report = s.clock()
     failure: str | None = None
     while True:
-        reason = patient(s, "reading the stop request", lambda: s.control.stop_reason(s.run_id))
+        # one read of the run's control row per poll: the stop request and who stopped already
+        state = patient(s, "reading the stop request", lambda: s.control.state(s.run_id))
+        reason = state["stop"]
         if not reason:
             failed = patient(s, "reading the task states", s.failed_tasks)
             if failed:
                 failure = reason = f"task(s) failed for good: {', '.join(sorted(failed))}"
-            elif "stream" in patient(s, "reading the run's state", lambda: s.control.state(s.run_id))["stopped"]:
+            elif "stream" in state["stopped"]:
                 reason = "the streaming job ended: it processed what Kafka held (a triggered run)"
             elif s.deadline is not None and s.clock() >= s.deadline:
                 reason = "run_minutes elapsed"
