@@ -5,6 +5,7 @@ interfaces of ``tormenta.hbase``, with HBase's semantics where the code relies o
   walks down from ``row_start``), a prefix, a column filter and a limit;
 * cell versions by timestamp: a put at an existing (row, column, timestamp) overwrites it, and a
   read returns the newest version (puts without a timestamp get an increasing clock);
+* ``filter=b"KeyOnlyFilter()"`` empties the values, as HBase's filter does;
 * a table must exist before it is used, as on a real cluster; ``delete_table`` needs
   ``disable=True``;
 * ``sends`` records how many rows each batch send carried.
@@ -61,7 +62,10 @@ class MemoryTable:
         if not cells:
             del self._rows[row]
 
-    def scan(self, row_start=None, row_stop=None, row_prefix=None, columns=None, limit=None, reverse=False):
+    def scan(self, row_start=None, row_stop=None, row_prefix=None, columns=None, limit=None, reverse=False,
+             filter=None):  # noqa: A002 (happybase's name)
+        if filter not in (None, b"KeyOnlyFilter()"):
+            raise NotImplementedError(f"the fake knows KeyOnlyFilter only, not {filter!r}")
         keys = sorted(self._rows, reverse=reverse)
         out = 0
         for key in keys:
@@ -74,6 +78,8 @@ class MemoryTable:
             cells = self._newest(self._rows[key], columns)
             if not cells:
                 continue
+            if filter is not None:
+                cells = dict.fromkeys(cells, b"")
             yield key, cells
             out += 1
             if limit is not None and out >= limit:

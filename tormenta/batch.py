@@ -173,6 +173,18 @@ def social_minute_totals(conn, namespace: str, start_ms: int, end_ms: int) -> di
     return {k: {**v, "sentiment_sum": round(v["sentiment_sum"], 4)} for k, v in totals.items()}
 
 
+def first_social_minute(conn, namespace: str, since_ms: int) -> int | None:
+    """Start (ms) of the earliest minute at or after ``since_ms`` that holds social aggregates in
+    the namespace, or None: where a window over a just-started pipeline's events can begin."""
+    since = _fmt(since_ms)
+    minutes = [m for m in (split_row_key(key)[1] for key, _ in
+                           conn.table(table_name("social_minute", namespace)).scan(filter=b"KeyOnlyFilter()"))
+               if m >= since]  # fmt: skip
+    if not minutes:
+        return None
+    return int(dt.datetime.strptime(min(minutes), "%Y%m%d%H%M").replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
 def compare_social(conn, micro_ns: str, batch_ns: str, start_ms: int, end_ms: int) -> dict[str, Any]:
     """Do both paths agree on the social aggregates of a window? Lists every differing row."""
     a = social_minute_totals(conn, micro_ns, start_ms, end_ms)

@@ -142,15 +142,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
             progress = microbatch.latest_progress(conn, DEFAULT_NAMESPACE)
     print(f"[demo] micro-batches are landing in HBase: {microbatch.describe(progress, None)}", flush=True)
 
-    # One batch window over the same events: whole minutes since the pipeline started.
+    # One batch window over the same events: whole minutes from the first minute with social
+    # comments since the run started (its ingestors start some time after the run does; a window
+    # opening at the run's start can hold no event at all on a slow machine).
     started = dt.datetime.fromisoformat(client.dag_run(microbatch.DAG_ID, run_id)["start_date"])
-    start = started.astimezone(dt.UTC).replace(second=0, microsecond=0)
-    end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    if end <= start:
-        wait = (start + dt.timedelta(minutes=1) - dt.datetime.now(dt.UTC)).total_seconds() + 2
-        print(f"[demo] waiting {wait:.0f}s for the first whole minute of events to close", flush=True)
-        time.sleep(max(0.0, wait))
-        end = start + dt.timedelta(minutes=1)
+    since_ms = int(started.astimezone(dt.UTC).replace(second=0, microsecond=0).timestamp() * 1000)
+    while True:
+        with endpoint.session() as conn:
+            first_ms = batch.first_social_minute(conn, DEFAULT_NAMESPACE, since_ms)
+        if first_ms is not None:
+            break
+        if time.monotonic() > deadline:
+            print("[demo] no social comment stored yet; see the run in the UI", file=sys.stderr)
+            return 1
+        print("[demo] waiting for the first social comments to be stored", flush=True)
+        time.sleep(5)
+    start = dt.datetime.fromtimestamp(first_ms / 1000, dt.UTC)
+    end = max(start + dt.timedelta(minutes=1), dt.datetime.now(dt.UTC).replace(second=0, microsecond=0))
+    wait = (end - dt.datetime.now(dt.UTC)).total_seconds()
+    if wait > 0:
+        print(f"[demo] waiting {wait:.0f}s for the window's minute of events to close", flush=True)
+        time.sleep(wait)
     conf = {"window_start": start.strftime("%Y-%m-%dT%H:%MZ"), "window_end": end.strftime("%Y-%m-%dT%H:%MZ")}
     brun = client.trigger(batch.DAG_ID, conf=conf)["dag_run_id"]
     print(f"[demo] batch window {conf['window_start']} -> {conf['window_end']}: {brun}", flush=True)

@@ -144,3 +144,24 @@ def test_ingestor_operator_builds_an_argument_list_and_refuses_other_modules():
         IngestorOperator(task_id="t2", spec={**spec, "module": "os"}).command("b", "/s")
     with pytest.raises(IngestorError, match="bad ingestor name"):
         IngestorOperator(task_id="t3", spec={**spec, "name": "../x"}).command("b", "/s")
+
+
+def test_the_demo_window_starts_at_the_first_minute_with_social_comments_since_the_run_started():
+    from tests.fakes import MemoryHBase
+    from tormenta import schema
+    from tormenta.contracts import row_key, table_name
+
+    hbase = MemoryHBase()
+    schema.ensure_tables(hbase, "tormenta")
+    minute = lambda hhmm: int(dt.datetime(2026, 11, 28, *hhmm, tzinfo=dt.UTC).timestamp() * 1000)  # noqa: E731
+    since = minute((10, 5))
+    assert batch.first_social_minute(hbase, "tormenta", since) is None  # nothing stored yet
+    table = hbase.table(table_name("social_minute", "tormenta"))
+    doc = json.dumps({"comments": 1, "mentions": 0, "sentiment_sum": 0.0}).encode()
+    table.put(row_key("pol-01", "202611281003"), {b"m:b1": doc})  # an earlier run's minute
+    assert batch.first_social_minute(hbase, "tormenta", since) is None
+    table.put(row_key("pol-02", "202611281007"), {b"m:b2": doc})
+    table.put(row_key("pol-01", "202611281006"), {b"m:b2": doc})
+    assert batch.first_social_minute(hbase, "tormenta", since) == minute((10, 6))
+    table.put(row_key("pol%|7", "202611281005"), {b"m:b3": doc})  # the run's own first minute counts
+    assert batch.first_social_minute(hbase, "tormenta", since) == since
