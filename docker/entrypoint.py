@@ -393,10 +393,13 @@ def role_airflow_init() -> None:
                 "--firstname", user, "--lastname", "tormenta", "--email", f"{user}@tormenta.invalid")  # fmt: skip
     # The default namespace's topics, durable (replication 3, min ISR 2): the batch DAG's scheduled
     # window reads them even before any micro-batch run made them.
-    from tormenta.kafka import contract_topics, ensure_topics
+    # And the batch DAG's file announcements, which its asset watcher reads from the start.
+    from tormenta.batch import files_topic
+    from tormenta.kafka import contract_topics, durability, ensure_topics
 
     bootstrap = ",".join(f"{HOST}:{p}" for p in env("KAFKA_PORTS").split(","))
-    created = retry("Kafka topics", lambda: ensure_topics(bootstrap, contract_topics("tormenta")))
+    specs = [*contract_topics("tormenta"), files_topic(*durability())]
+    created = retry("Kafka topics", lambda: ensure_topics(bootstrap, specs))
     say(f"topics {', '.join(created) or 'exist'}")
     for what in ("connections", "pools"):
         say(f"importing {what}")

@@ -63,7 +63,7 @@ class MemoryTable:
             del self._rows[row]
 
     def scan(self, row_start=None, row_stop=None, row_prefix=None, columns=None, limit=None, reverse=False,
-             filter=None):  # noqa: A002 (happybase's name)
+             filter=None, batch_size=1000):  # noqa: A002 (happybase's name)
         if filter not in (None, b"KeyOnlyFilter()"):
             raise NotImplementedError(f"the fake knows KeyOnlyFilter only, not {filter!r}")
         keys = sorted(self._rows, reverse=reverse)

@@ -45,6 +45,11 @@ def params() -> dict[str, Any]:
                              description="Only for source = file."),
         "source_namespace": Param(DEFAULT_NAMESPACE, type="string", pattern=NAMESPACE_PATTERN,
                                   title="Source namespace", description="Whose topics are read."),
+        "agree_wait_minutes": Param(10, type="integer", minimum=0, maximum=240, title="Agreement: wait for the "
+                                    "micro-batch path", description="The agree task compares the window's aggregates "
+                                    "with the micro-batch path's once that path has processed past the window's "
+                                    "end; it waits at most this long for it (skipped, with the reason, if it "
+                                    "does not catch up)."),
         "namespace": Param(RESULTS_NAMESPACE, type="string", pattern=NAMESPACE_PATTERN, title="Results namespace",
                            description="HBase tables the batch results go to (next to the micro-batch ones)."),
     }  # fmt: skip
@@ -197,3 +202,135 @@ def compare_social(conn, micro_ns: str, batch_ns: str, start_ms: int, end_ms: in
         "agree": (not diffs) if (a or b) else None,  # None: nothing to compare in this window
         "differences": diffs,
     }  # fmt: skip
+
+
+# --- a batch that starts when its file lands ------------------------------------------------------
+# A source client that finishes a window's big file announces it on FILES_TOPIC; the batch DAG is
+# scheduled on FILE_ASSET, whose watcher (the Kafka provider's AwaitMessageTrigger, in Airflow's
+# triggerer) turns each announcement into an asset event, and so into a run of exactly that file.
+FILES_TOPIC = "tormenta.batch.files"
+FILE_ASSET = "tormenta_batch_file"
+FILES_CONN_ID = "kafka_batch_files"  # the watcher's consumer: its group remembers what it has seen
+FILE_ID_PATTERN = r"^[0-9a-f]{64}$"  # the file's sha256
+
+
+def files_topic(replication: int = -1, config: dict[str, str] | None = None):
+    """The announcements topic: one partition (announcements keep their order), kept 7 days."""
+    from tormenta.kafka import TopicSpec
+
+    return TopicSpec(FILES_TOPIC, 1, replication, {"retention.ms": str(7 * 24 * 3600 * 1000), **(config or {})})
+
+
+def incoming_dir(home: Path) -> Path:
+    """Where source clients put the big files they announce (the batch reads nothing else)."""
+    return home / "landing" / "incoming"
+
+
+def file_announcement(path: Path, window: Window, events: int, source_namespace: str) -> dict[str, Any]:
+    """What a source client says when a big file is complete: where, which window, how big, its id."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"file": str(path), "id": digest.hexdigest(), "bytes": path.stat().st_size, "events": events,
+            "window_start": _iso(window.start_ms), "window_end": _iso(window.end_ms),
+            "source_namespace": source_namespace}  # fmt: skip
+
+
+def announce(bootstrap: str, announcement: dict[str, Any], timeout: float = 30.0) -> None:
+    """Send one announcement, acknowledged by every in-sync replica (or raise)."""
+    from confluent_kafka import KafkaException, Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+    errors: list[Any] = []
+    producer.produce(FILES_TOPIC, key=announcement["id"].encode(), value=json.dumps(announcement, sort_keys=True).encode(),
+                     on_delivery=lambda err, _msg: errors.append(err) if err else None)  # fmt: skip
+    if producer.flush(timeout) or errors:
+        raise KafkaException(errors[0] if errors else f"announcement not acknowledged within {timeout:.0f}s")
+
+
+def parse_announcement(payload: str, home: Path) -> dict[str, Any]:
+    """An announcement as the batch trusts it: JSON with a sha256 id, a window, and a file that
+    exists inside ``incoming_dir(home)`` with the announced size; ValueError says what is wrong."""
+    import re
+
+    try:
+        doc = json.loads(payload)
+    except (TypeError, ValueError):
+        raise ValueError(f"the announcement is not JSON: {str(payload)[:200]!r}") from None
+    if not isinstance(doc, dict):
+        raise ValueError("the announcement is not a JSON object")
+    missing = [k for k in ("file", "id", "bytes", "window_start", "window_end") if k not in doc]
+    if missing:
+        raise ValueError(f"the announcement lacks {', '.join(missing)}")
+    if not re.fullmatch(FILE_ID_PATTERN, str(doc["id"])):
+        raise ValueError("the announcement's id is not a sha256 (64 lower-case hex digits)")
+    window = resolve_window(str(doc["window_start"]), str(doc["window_end"]), dt.datetime.now(dt.UTC))
+    root = incoming_dir(home).resolve()
+    path = Path(str(doc["file"])).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"the announced file {doc['file']!r} is not inside {root}")
+    if not path.is_file():
+        raise ValueError(f"the announced file {doc['file']!r} does not exist")
+    if path.stat().st_size != doc["bytes"]:
+        raise ValueError(f"the announced file has {path.stat().st_size} bytes, the announcement says {doc['bytes']}")
+    ns = doc.get("source_namespace", DEFAULT_NAMESPACE)
+    if not isinstance(ns, str) or not re.fullmatch(NAMESPACE_PATTERN, ns):
+        raise ValueError(f"the announcement's source_namespace {ns!r} is not a namespace")
+    return {**doc, "file": str(path), "source_namespace": ns, "window": window.as_dict()}
+
+
+def file_key(file_id: str) -> bytes:
+    """The row of ``<namespace>_batch_runs`` that says which run processed a file."""
+    return f"file|{file_id}".encode()
+
+
+def processed_by(conn, namespace: str, file_id: str) -> str | None:
+    """The run that processed the announced file, or None."""
+    table = table_name("batch_runs", namespace)
+    if table.encode() not in conn.tables():
+        return None
+    return (conn.table(table).row(file_key(file_id), columns=[b"d:run"]).get(b"d:run") or b"").decode() or None
+
+
+def mark_processed(conn, namespace: str, file_id: str, run_id: str, path: str) -> None:
+    conn.table(table_name("batch_runs", namespace)).put(file_key(file_id), {b"d:run": run_id.encode(),
+                                                                           b"d:file": path.encode()})  # fmt: skip
+
+
+@dataclass
+class Pick:
+    """What a run started by announcements processes: ``file`` (None: nothing new), the other new
+    files (``later``: announced again, each gets a run of its own), the files already processed
+    (``done``: "<file> by <run>") and the refused announcements (``refused``: why)."""
+
+    file: dict[str, Any] | None
+    later: list[dict[str, Any]]
+    done: list[str]
+    refused: list[str]
+
+
+def pick_announced(payloads: list[str], home: Path, processed_by_id) -> Pick:
+    """The first announced file no run has processed (``processed_by_id(id)``: a run id or None)."""
+    new: list[dict[str, Any]] = []
+    done: list[str] = []
+    refused: list[str] = []
+    seen: set[str] = set()
+    for payload in payloads:
+        try:
+            doc = parse_announcement(payload, home)
+        except ValueError as exc:
+            refused.append(str(exc))
+            continue
+        if doc["id"] in seen:
+            continue  # announced twice before this run started: one file
+        seen.add(doc["id"])
+        run = processed_by_id(doc["id"])
+        if run:
+            done.append(f"{doc['file']} by run {run}")
+        else:
+            new.append(doc)
+    strip = lambda d: {k: v for k, v in d.items() if k != "window"}  # noqa: E731 - as announced
+    return Pick(new[0] if new else None, [strip(d) for d in new[1:]], done, refused)

@@ -162,11 +162,12 @@ def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
 def batch_stats(conn, run: RunInfo) -> dict[str, Any]:
     ns = _namespace(run, "batch")
     table_ = table_name("batch_runs", ns)
-    record = None
+    record = check = None
     if table_.encode() in conn.tables():
-        for key, cells in conn.table(table_).scan(columns=[b"d:doc"]):
-            if key.decode().split("|", 1)[1] == run.run_id:
+        for key, cells in conn.table(table_).scan(columns=[b"d:doc", b"d:agree"]):
+            if key.decode().split("|", 1)[1] == run.run_id and b"d:doc" in cells:
                 record = json.loads(cells[b"d:doc"])
+                check = json.loads(cells[b"d:agree"]) if b"d:agree" in cells else None
     base = {"mode": "batch", "dag_id": run.dag_id, "run_id": run.run_id, "state": run.state, "namespace": ns,
             "start_ms": run.start_ms, "end_ms": run.end_ms, "interval": None}  # fmt: skip
     if record is None:
@@ -194,6 +195,7 @@ def batch_stats(conn, run: RunInfo) -> dict[str, Any]:
         else _percentiles(hist),
         "freshness": freshness,
         "resources": component_usage(conn, ns, run),
+        "agree_check": check,  # the run's agree task result (tormenta.agreement), None before it ran
     }  # fmt: skip
 
 
@@ -215,6 +217,11 @@ def agreement(conn, micro: dict[str, Any] | None, batch: dict[str, Any] | None) 
     if batch.get("source_namespace") != micro["namespace"]:
         return {"status": "n/a", "why": f"the batch read namespace {batch.get('source_namespace')!r}, "
                                         f"the micro-batch run wrote {micro['namespace']!r}: not the same events"}  # fmt: skip
+    check = batch.get("agree_check")
+    if check is not None:  # the batch run's agree task compared every aggregate: its result
+        if check.get("agree") is None:
+            return {"status": "n/a", "why": f"the agree task: {check.get('why', 'nothing to compare')}"}
+        return {"status": "agree" if check["agree"] else "differ", "check": check}
     res = compare_social(conn, micro["namespace"], batch["namespace"], w["start_ms"], w["end_ms"])
     if res["agree"] is None:
         return {"status": "n/a", "why": "no aggregates in the window on either side", **res}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -96,6 +97,24 @@ neither, so there is nothing to compare for this run.</p>
 </body></html>"""
 
 
+def _check_html(check: dict[str, Any]) -> str:
+    """The batch run's agree task result: rows compared per aggregate, and the differing ones."""
+    head = (f" &mdash; the batch run's agree task compared {check['compared']:,} aggregate rows: "
+            f"{check['same']:,} the same, {check['edge']:,} off by the window's edges only "
+            f"(events within {check['edge_ms'] / 1000:g} s of an edge), {check['differ']:,} different</p>")  # fmt: skip
+    rows = "".join(f"<tr><th>{escape(t['aggregate'])}</th>" + "".join(
+        f'<td class="num">{_num(t[k])}</td>' for k in ("compared", "same", "edge", "differ")) + "</tr>"
+        for t in check["aggregates"])  # fmt: skip
+    table = ("<table><tr><th>aggregate</th><th>rows compared</th><th>same</th><th>edge</th><th>differ</th></tr>"
+             f"{rows}</table>")  # fmt: skip
+    examples = [(t["aggregate"], x) for t in check["aggregates"] for x in t["examples"]]
+    if examples:
+        table += "<table><tr><th>aggregate</th><th>row</th><th>micro-batch</th><th>batch</th></tr>" + "".join(
+            f"<tr><td>{escape(a)}</td><td>{escape(x['row'])}</td><td>{escape(json.dumps(x['micro_batch']))}</td>"
+            f"<td>{escape(json.dumps(x['batch']))}</td></tr>" for a, x in examples) + "</table>"  # fmt: skip
+    return head + table
+
+
 def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_id: str | None,
            batch_id: str | None) -> str:  # fmt: skip
     m, b, agree = data["micro_batch"], data["batch"], data["agreement"]
@@ -150,7 +169,9 @@ def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_i
     ) or "<tr><td colspan='3' class='na'>no dead letters</td></tr>"  # fmt: skip
     status = agree["status"]
     agree_html = f'<p class="{ {"agree": "agree", "differ": "differ"}.get(status, "na") }">{escape(status)}'
-    if status in ("agree", "differ"):
+    if agree.get("check"):
+        agree_html += _check_html(agree["check"])
+    elif status in ("agree", "differ"):
         c = agree["comments"]
         agree_html += (f" &mdash; {agree['rows']} (page, minute) rows compared; comments: micro-batch "
                        f"{c['micro_batch']:,}, batch {c['batch']:,}</p>")  # fmt: skip

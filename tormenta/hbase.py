@@ -34,8 +34,8 @@ class Table(Protocol):
     def row(self, row: bytes, columns: list[bytes] | None = None) -> Cells: ...
     def delete(self, row: bytes, columns: list[bytes] | None = None) -> None: ...
     def scan(self, row_start: bytes | None = None, row_stop: bytes | None = None, row_prefix: bytes | None = None,
-             columns: list[bytes] | None = None, limit: int | None = None,
-             reverse: bool = False) -> Iterator[tuple[bytes, Cells]]: ...  # fmt: skip
+             columns: list[bytes] | None = None, limit: int | None = None, reverse: bool = False,
+             filter: bytes | None = None, batch_size: int = 1000) -> Iterator[tuple[bytes, Cells]]: ...  # fmt: skip
     def batch(self, timestamp: int | None = None) -> Batch: ...
 
 

@@ -186,6 +186,9 @@ def write_window_file(path: str, window: Window, events: int, source_namespace: 
             page = feed.pages[i % len(feed.pages)]
             t = window.start_ms + int(i * step)
             event = feed.comment(page, i // len(feed.pages), t)
+            # The window in the id: another window's file has other comments (with the feed's ids
+            # alone, a second file would be all duplicates of the first in the results namespace).
+            event["event_id"] = f"{page}-{window.label}-c{i // len(feed.pages):012d}"
             event["source"] = "batch-file"
             event["sent_at"] = t
             part = zlib.crc32(page.encode()) % TOPIC_PARTITIONS

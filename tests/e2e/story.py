@@ -94,6 +94,10 @@ class Fresh:
         with self.endpoint.session() as conn:
             return dead_letter_reasons(conn, ns)
 
+    def scan(self, table: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        with self.endpoint.session() as conn:
+            return list(conn.table(table).scan()) if table.encode() in conn.tables() else []
+
     def snapshot(self, ns: str, tables: list[str]) -> dict:
         with self.endpoint.session() as conn:
             return {t: list(conn.table(f"{ns}_{t}").scan(include_timestamp=True)) for t in tables}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 
 import pytest
 
@@ -108,6 +109,41 @@ def test_batch_window_succeeds_and_agrees_with_the_micro_batch_path(story, batch
     assert result["agree"] is True, result["differences"]
     runs = list(hbase.table(story["ns"] + "b_batch_runs").scan())
     assert len(runs) == 1 and runs[0][0].decode().startswith(w.label)
+    # The run's agree task compared every aggregate of both paths and stored what it found.
+    check = json.loads(runs[0][1][b"d:agree"])
+    assert check["agree"] is True and check["differ"] == 0, check
+    tallies = {t["aggregate"]: t for t in check["aggregates"]}
+    assert tallies["social_minute"]["compared"] == result["rows"]
+    assert tallies["social_authors"]["compared"] > 0
+    assert check["compared"] == sum(t["compared"] for t in tallies.values())
+
+
+def clear_agree(admin, run: str) -> dict:
+    admin.request("POST", f"/api/v2/dags/{BATCH}/clearTaskInstances",
+                  {"dry_run": False, "dag_run_id": run, "task_ids": ["agree"], "only_failed": False,
+                   "reset_dag_runs": True})  # fmt: skip
+    time.sleep(2)
+    return admin.wait_for_run(BATCH, run, timeout=600)
+
+
+def test_the_agree_task_fails_on_a_row_the_two_paths_disagree_on(story, batch_window, admin, hbase):
+    """One comment more on the micro-batch side, in the middle of the window: the cleared agree
+    task fails and names the row; without it, the task passes again."""
+    from tormenta.contracts import row_key
+
+    assert batch_window["final"]["state"] == "success"
+    table = hbase.table(story["ns"] + "_social_minute")
+    mid = batch_window["start"] + (batch_window["end"] - batch_window["start"]) / 2
+    row = row_key("pol-tampered", mid.strftime("%Y%m%d%H%M"))
+    table.put(row, {b"m:tampered": json.dumps({"comments": 1, "mentions": 0, "sentiment_sum": 0.0}).encode()})
+    try:
+        assert clear_agree(admin, batch_window["run"])["state"] == "failed"
+        log = admin.task_log(BATCH, batch_window["run"], "agree", try_number=2)
+        assert "1 of " in log and "aggregate rows differ" in log, log[-3000:]
+        assert row.decode() in log
+    finally:
+        table.delete(row)
+    assert clear_agree(admin, batch_window["run"])["state"] == "success"
 
 
 def test_rerunning_a_window_leaves_hbase_identical(story, batch_window, admin, stack):

@@ -55,6 +55,10 @@ def test_generated_source_file_is_deterministic_and_inside_the_window(tmp_path):
     rows = [json.loads(line) for line in a.read_text().splitlines()]
     assert all(w.start_ms <= r["timestamp"] < w.end_ms for r in rows)
     assert len({json.loads(r["value"])["event_id"] for r in rows}) == 500
+    other = tmp_path / "other.jsonl"  # another window's file: other comments, not duplicates
+    write_window_file(str(other), batch.resolve_window("2026-11-26T15:00Z", "2026-11-26T16:00Z", RUN), 500, "tormenta")
+    ids = {json.loads(r["value"])["event_id"] for r in rows}
+    assert not ids & {json.loads(json.loads(line)["value"])["event_id"] for line in other.read_text().splitlines()}
     per_partition: dict[int, list[int]] = {}
     for r in rows:
         per_partition.setdefault(r["partition"], []).append(r["offset"])

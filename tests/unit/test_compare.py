@@ -170,3 +170,42 @@ def test_the_page_opened_from_another_dags_run_says_so():
     html = other_dag("tormenta_smoke", ("tormenta_microbatch", "tormenta_batch"), "http://h")
     assert "tormenta_smoke is\nneither, so there is nothing to compare for this run" in html
     assert 'href="http://h/plugin/batch-vs-micro-batch"' in html
+
+
+def test_the_page_shows_the_batch_runs_agree_task_result_per_aggregate():
+    """The agree task stored its check beside the run record: the page shows it, not a live count."""
+    from tests.fakes import MemoryHBase
+    from tests.unit.test_agreement import END, LABEL, START, Paths
+    from tormenta import agreement, schema
+    from tormenta import batch as batch_mod
+    from tormenta.compare import RunInfo, batch_stats
+    from tormenta.compare import agreement as page_agreement
+
+    p = Paths()
+    p.comment(START + 30_000)
+    p.comment(START + 60_500, page="pol-09", batch=False)
+    check = agreement.check(p.hbase, "micro", "win", START, END, LABEL)
+    hbase = MemoryHBase()
+    schema.ensure_tables(hbase, "win")
+    record = {"window": {"label": LABEL, "start_ms": START, "end_ms": END, "start": "s", "end": "e"}, "run_id": "b1"}
+    key = batch_mod.store_run_record(hbase, "win", record)
+    run = RunInfo("tormenta_batch", "b1", "success", START, END, {"namespace": "win", "source_namespace": "micro"})
+    assert batch_stats(hbase, run)["agree_check"] is None  # the agree task has not run yet
+    agreement.store(hbase, "win", key, check)
+    b = batch_stats(hbase, run)
+    assert b["agree_check"] == check
+    res = page_agreement(hbase, stats("micro-batch", namespace="micro", start_ms=START, end_ms=None), b)
+    assert res["status"] == "differ" and res["check"]["differ"] == 2
+    html = render({"micro_batch": stats("micro-batch"), "batch": stats("batch"), "agreement": res,
+                   "latency_buckets": [latency.label(i) for i in range(len(latency.EDGES_MS) + 1)]},
+                  {"micro_batch": [], "batch": []}, "", None, None)  # fmt: skip
+    assert "the batch run's agree task compared 4 aggregate rows: 2 the same, 0 off by the window" in html
+    assert re.search(r"<th>social_minute</th><td class=\"num\">2</td><td class=\"num\">1</td>"
+                     r"<td class=\"num\">0</td><td class=\"num\">1</td>", html)  # fmt: skip
+    assert "pol-09|" in html
+    skipped = {"agree": None, "why": "the micro-batch query of namespace 'micro' stored no micro-batch",
+               "compared": 0, "differ": 0, "aggregates": []}  # fmt: skip
+    agreement.store(hbase, "win", key, skipped)
+    res = page_agreement(hbase, stats("micro-batch", namespace="micro", start_ms=START, end_ms=None),
+                         batch_stats(hbase, run))  # fmt: skip
+    assert res == {"status": "n/a", "why": f"the agree task: {skipped['why']}"}

@@ -131,6 +131,11 @@ def up(timeout: float = 300.0) -> dict[str, bool]:
             started[svc.name] = True
         _wait(svc.name, lambda svc=svc: svc.ready(s), pm, timeout)
 
+    from tormenta import batch
+    from tormenta.kafka import ensure_topics
+
+    if ensure_topics(s.kafka_bootstrap, [batch.files_topic()]):
+        say(f"kafka: created topic {batch.FILES_TOPIC} (the batch DAG's file announcements)")
     airflow_setup.render_config(s)
     passwords, created = airflow_setup.ensure_passwords(s)
     if not all(pm.running(n) for n in AIRFLOW_PROCESSES):

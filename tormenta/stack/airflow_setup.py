@@ -195,6 +195,13 @@ def connections_for(*, spark_master: str, spark_desc: str, kafka_bootstrap: str,
             "description": kafka_desc,
             "extra": json.dumps({"bootstrap.servers": kafka_bootstrap}),
         },
+        "kafka_batch_files": {
+            "conn_type": "kafka",
+            "description": "Kafka, as the batch DAG's file-announcement watcher reads it (topic tormenta.batch.files): "
+                           "its consumer group remembers the announcements already turned into runs.",
+            "extra": json.dumps({"bootstrap.servers": kafka_bootstrap, "group.id": "tormenta-batch-files",
+                                 "auto.offset.reset": "earliest", "enable.auto.commit": False}),
+        },
         "airflow_api": {
             "conn_type": "http",
             "host": airflow_url,
