@@ -237,6 +237,63 @@ def agreement(conn, micro: dict[str, Any] | None, batch: dict[str, Any] | None) 
     }  # fmt: skip
 
 
+PROCESSING = ("spark", "hbase writes")  # the ingestors feed both paths (the batch re-reads Kafka)
+
+
+def cpu_per_event(stats: dict[str, Any] | None) -> float | None:
+    """Processing CPU-seconds (Spark + HBase writes) per stored event, None without figures."""
+    if not stats or not stats.get("good") or not stats.get("resources"):
+        return None
+    cpu = sum(u["cpu_seconds"] for c, u in stats["resources"].items() if c in PROCESSING)
+    return cpu / stats["good"] if cpu else None
+
+
+def _seconds(ms: float) -> str:
+    s = ms / 1000
+    return f"{s:.1f} s" if s < 120 else (f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h")
+
+
+def verdict(m: dict[str, Any] | None, b: dict[str, Any] | None, agree: dict[str, Any]) -> dict[str, Any]:
+    """What the two runs mean for the choice, in one sentence (and its figures): how much fresher
+    the micro-batch path delivered the data, for how much processing CPU per event, and whether
+    both computed the same aggregates. Says what is missing instead of guessing."""
+    if not m or not b or m.get("missing") or b.get("missing"):
+        return {"text": "Pick a micro-batch run and a batch run with figures to get a verdict."}
+    parts: list[str] = []
+    out: dict[str, Any] = {}
+    pm, pb = m["latency_ms"].get("p50"), b["latency_ms"].get("p50")
+    if pm and pb:
+        out["fresher_x"] = round(pb / pm, 1)
+        word = "fresher" if pb >= pm else "staler"
+        ratio = pb / pm if pb >= pm else pm / pb
+        parts.append(f"micro-batch delivered data {ratio:.3g}x {word} (p50 {_seconds(pm)} vs {_seconds(pb)})")
+    else:
+        parts.append("no latency figures on " + ("both sides" if not pm and not pb else
+                                                 "the micro-batch side" if not pm else "the batch side"))  # fmt: skip
+    cm, cb = cpu_per_event(m), cpu_per_event(b)
+    if cm and cb:
+        out["cpu_x"] = round(cm / cb, 2)
+        cost = (f"{cm / cb:.2g}x the processing CPU-seconds per event "
+                f"({cm * 1000:.3g} vs {cb * 1000:.3g} per 1,000 events)")  # fmt: skip
+        if "fresher_x" in out:
+            parts[-1] += f" for {cost}"
+        else:
+            parts.append(f"micro-batch used {cost}")
+    else:
+        parts.append("CPU per event unknown (" + ("no figures for " + " or ".join(
+            n for n, c in (("micro-batch", cm), ("batch", cb)) if not c)) + ")")  # fmt: skip
+    status = agree.get("status")
+    if status == "agree":
+        parts.append("both computed the same aggregates")
+    elif status == "differ":
+        n = (agree.get("check") or {}).get("differ", agree.get("differences_total"))
+        parts.append(f"their aggregates DIFFER ({n} rows)")
+    else:
+        parts.append("whether they agree is not known: " + agree.get("why", "n/a"))
+    text = "; ".join(parts)
+    return {**out, "text": text[0].upper() + text[1:] + "."}
+
+
 def compare(conn, micro: RunInfo | None, batch: RunInfo | None) -> dict[str, Any]:
     tables = set(conn.tables())
     m = b = None
@@ -244,5 +301,6 @@ def compare(conn, micro: RunInfo | None, batch: RunInfo | None) -> dict[str, Any
         m = _gone(micro, "micro-batch", (metrics.TABLE, "social_minute"), tables) or microbatch_stats(conn, micro)
     if batch:
         b = _gone(batch, "batch", ("batch_runs", "social_minute"), tables) or batch_stats(conn, batch)
-    return {"micro_batch": m, "batch": b, "agreement": agreement(conn, m, b), "latency_buckets": [
+    agree = agreement(conn, m, b)
+    return {"micro_batch": m, "batch": b, "agreement": agree, "verdict": verdict(m, b, agree), "latency_buckets": [
         latency.label(i) for i in range(len(latency.EDGES_MS) + 1)]}  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from tormenta import charts
+from tormenta.compare import cpu_per_event
 
 HOW_TO_READ = """
 <p><b>How to read this page.</b> Pick one run of each pipeline. <i>Latency</i> is per record, from
@@ -29,6 +30,7 @@ table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;paddi
 th{background:#f4f6f8} .num{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:flex;flex-wrap:wrap;gap:16px} .card{border:1px solid #e3e6ea;border-radius:6px;padding:8px}
 .agree{color:#2b8a3e;font-weight:600} .differ{color:#c92a2a;font-weight:600} .na{color:#666}
+.verdict{font-size:1.15em;font-weight:600;background:#f1f3f5;border-left:4px solid #1c7ed6;padding:8px 12px;margin:8px 0 14px}
 form{margin:8px 0;font-size:13px} select{max-width:420px} .muted{color:#666;font-size:12px}
 .mb{color:#0b7285;font-weight:600} .b{color:#e8590c;font-weight:600}
 """
@@ -146,6 +148,7 @@ def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_i
         row("latency p50", lambda s: _ms(s["latency_ms"].get("p50"))),
         row("latency p95", lambda s: _ms(s["latency_ms"].get("p95"))),
         row("latency p99", lambda s: _ms(s["latency_ms"].get("p99"))),
+        row("processing CPU-s / 1,000 events", lambda s: f"{c * 1000:.3g}" if (c := cpu_per_event(s)) else "-"),
         "</table>",
     ])  # fmt: skip
     hist = charts.latency_histogram(data["latency_buckets"], {n: s["latency_hist"] for n, s in cols if s})
@@ -191,6 +194,7 @@ def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_i
 <label>batch run <select name="batch">{_options(runs["batch"], batch_id)}</select></label>
 <button type="submit">Compare</button> <a class="muted" href="{escape(api)}">JSON</a>
 </form>
+<p class="verdict">{escape(data.get("verdict", {}).get("text", ""))}</p>
 {HOW_TO_READ}
 <h2>Runs</h2>{summary}{notes}
 <div class="grid">

@@ -209,3 +209,30 @@ def test_the_page_shows_the_batch_runs_agree_task_result_per_aggregate():
     res = page_agreement(hbase, stats("micro-batch", namespace="micro", start_ms=START, end_ms=None),
                          batch_stats(hbase, run))  # fmt: skip
     assert res == {"status": "n/a", "why": f"the agree task: {skipped['why']}"}
+
+
+def test_the_verdict_says_how_much_fresher_for_how_much_cpu_and_whether_they_agree():
+    from tormenta.compare import cpu_per_event, verdict
+
+    m = stats("micro-batch", good=10_000, latency_ms={"p50": 1_200.0},
+              resources={"spark": {"cpu_seconds": 30.0, "peak_rss_mb": 1}, "hbase writes": {"cpu_seconds": 9.0,
+                         "peak_rss_mb": 1}, "ingestors": {"cpu_seconds": 500.0, "peak_rss_mb": 1}})  # fmt: skip
+    b = stats("batch", good=10_000, latency_ms={"p50": 113_000.0},
+              resources={"spark": {"cpu_seconds": 30.0, "peak_rss_mb": 1}})  # fmt: skip
+    assert cpu_per_event(m) == 39.0 / 10_000  # the ingestors feed both paths: not counted
+    v = verdict(m, b, {"status": "agree"})
+    assert v["text"] == ("Micro-batch delivered data 94.2x fresher (p50 1.2 s vs 113.0 s) for 1.3x the processing "
+                         "CPU-seconds per event (3.9 vs 3 per 1,000 events); both computed the same aggregates.")
+    assert v["fresher_x"] == 94.2 and v["cpu_x"] == 1.3
+    v = verdict(m, {**b, "resources": {}}, {"status": "differ", "check": {"differ": 3}})
+    assert "CPU per event unknown (no figures for batch)" in v["text"] and "DIFFER (3 rows)" in v["text"]
+    v = verdict({**m, "latency_ms": {"p50": None}}, b, {"status": "n/a", "why": "no overlap"})
+    assert v["text"].startswith("No latency figures on the micro-batch side;") and v["text"].endswith(
+        "whether they agree is not known: no overlap.")
+    assert verdict(None, b, {})["text"].startswith("Pick a micro-batch run")
+    html = render({"micro_batch": m, "batch": b, "agreement": {"status": "agree", "check": None, "rows": 1,
+                   "comments": {"micro_batch": 1, "batch": 1}}, "verdict": verdict(m, b, {"status": "agree"}),
+                   "latency_buckets": [latency.label(i) for i in range(len(latency.EDGES_MS) + 1)]},
+                  {"micro_batch": [], "batch": []}, "", None, None)  # fmt: skip
+    assert '<p class="verdict">Micro-batch delivered data 94.2x fresher' in html
+    assert re.search(r"<th>processing CPU-s / 1,000 events</th><td class=\"num\">3.9</td><td class=\"num\">3</td>", html)
