@@ -34,3 +34,41 @@ def test_a_triggered_run_drains_the_topic_and_ends_success(admin, stack, request
     assert final["state"] == "success", states
     assert states["ingest"] == "skipped" and states["stream"] == "success" and states["supervise"] == "success"
     assert fresh.count(f"{ns}_social_comments") == acked
+
+
+@pytest.mark.parametrize("interval, seconds, batches", [("PT1S", 1.0, 40), ("PT10S", 10.0, 9)])
+def test_always_on_batches_follow_the_interval(admin, stack, request, interval, seconds, batches):
+    """An always-on run at the interval a user picks: the micro-batches it stores start one interval
+    apart (median gap within 20%), measured from the stored batch start times."""
+    import statistics
+
+    from tests.e2e.story import STOP, one_ingestor_conf, wait_until
+    from tormenta import metrics
+    from tormenta.hbase import HBaseEndpoint
+
+    ns, fresh = own_namespace(stack, request, "ivl")
+    run = admin.trigger(MB, conf={**one_ingestor_conf(ns, 100_000), "interval": interval})["dag_run_id"]
+    endpoint = HBaseEndpoint(stack.bind_host, stack.thrift_port)
+
+    def results() -> list[dict]:
+        with endpoint.session() as conn:
+            tables = conn.tables()
+            if f"{ns}_{metrics.TABLE}".encode() not in tables:
+                return []
+            return metrics.run_results(conn, ns, run)
+
+    try:
+        # the first batches take the backlog of the start-up: measure the ones after them
+        wait_until(f"{batches + 5} micro-batches", lambda: len(results()) >= batches + 5,
+                   timeout=300 + batches * seconds * 3)  # fmt: skip
+    finally:
+        stop = admin.trigger(STOP, conf={"namespace": ns})["dag_run_id"]
+        admin.wait_for_run(STOP, stop, timeout=600)
+        admin.wait_for_run(MB, run, timeout=300)
+    starts = [r["started_at"] for r in results()][5:]
+    gaps = [(b - a) / 1000 for a, b in zip(starts, starts[1:], strict=False)]
+    median = statistics.median(gaps)
+    within = sum(abs(g - seconds) <= 0.2 * seconds for g in gaps) / len(gaps)
+    print(f"{interval}: {len(gaps)} gaps, median {median:.2f} s, {within:.0%} within 20%, "
+          f"min {min(gaps):.2f} s, max {max(gaps):.2f} s")  # fmt: skip
+    assert abs(median - seconds) <= 0.2 * seconds, gaps

@@ -66,3 +66,12 @@ def test_the_plan_fingerprint_ignores_what_differs_between_two_drivers_of_the_sa
            "+- MapPartitions org.apache.spark.sql.internal.ToScalaUDF$$$Lambda$2311/0x00007f370ccf7b10@11e4d66c, obj")
     assert plan_fingerprint(one, args) == plan_fingerprint(two, args)
     assert plan_fingerprint(one, args) != plan_fingerprint(one.replace("b#7", "c#7"), args)
+
+
+def test_the_last_processed_batch_of_a_stopped_query_skips_an_idle_triggers_next_id():
+    from spark_jobs.streaming import last_batch
+
+    assert last_batch({"batchId": 50, "numInputRows": 300}) == 50  # the batch just processed
+    assert last_batch({"batchId": 51, "numInputRows": 0}) == 50  # idle: the id of the next batch
+    assert last_batch({"batchId": 0, "numInputRows": 0}) is None  # nothing processed yet
+    assert last_batch(None) is None
