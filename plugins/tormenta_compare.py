@@ -1,8 +1,10 @@
-"""Airflow plugin: the "Batch vs micro-batch" page (FastAPI app + external views).
+"""Airflow plugin: the "Batch vs micro-batch" page and the live view (FastAPI app + external views).
 
 * ``/tormenta/compare``      the page (server-side SVG charts, works offline)
 * ``/tormenta/api/runs``     recent runs of both pipelines
 * ``/tormenta/api/compare``  the numbers behind the page (JSON)
+* ``/tormenta/live``         the live view of a namespace's HBase tables (``?ns=``), refreshed in place
+* ``/tormenta/live/fragment``  the part of it that refreshes; ``/tormenta/api/live``: its data (JSON)
 
 Every route requires an Airflow login (the UI's session cookie or a bearer token) and read
 access to the runs of both DAGs; anonymous requests get 401, others without access 403.
@@ -117,6 +119,43 @@ def page(user: User, micro: str | None = None, batch: str | None = None, dag_id:
     return HTMLResponse(render(data, runs, base, m and m["run_id"], b and b["run_id"]))
 
 
+LIVE_REFRESH_S = 3.0
+
+
+def _live(ns: str) -> tuple[dict[str, Any], list[str]]:
+    import re
+
+    from tormenta.contracts import NAMESPACE_PATTERN
+    from tormenta.live import snapshot
+
+    if not re.fullmatch(NAMESPACE_PATTERN, ns):
+        raise HTTPException(status_code=400, detail="ns: not a namespace")
+    with _endpoint().session() as conn:
+        namespaces = sorted({t.decode()[: -len("_social_minute")] for t in conn.tables() if t.endswith(b"_social_minute")}
+                            | {ns})  # fmt: skip
+        return snapshot(conn, ns), namespaces
+
+
+@app.get("/api/live")
+def api_live(user: User, ns: str = "tormenta") -> dict[str, Any]:
+    return _live(ns)[0]
+
+
+@app.get("/live/fragment", response_class=HTMLResponse)
+def live_fragment(user: User, ns: str = "tormenta") -> HTMLResponse:
+    from tormenta.live_page import fragment
+
+    return HTMLResponse(fragment(_live(ns)[0]))
+
+
+@app.get("/live", response_class=HTMLResponse)
+def live(user: User, ns: str = "tormenta") -> HTMLResponse:
+    from tormenta.live_page import render
+
+    data, namespaces = _live(ns)
+    return HTMLResponse(render(data, namespaces, LIVE_REFRESH_S))
+
+
 class TormentaComparePlugin(AirflowPlugin):
     name = "tormenta_compare"
     fastapi_apps = [{"app": app, "url_prefix": "/tormenta", "name": "Tormenta: batch vs micro-batch"}]
@@ -125,4 +164,6 @@ class TormentaComparePlugin(AirflowPlugin):
          "category": "browse", "url_route": "batch-vs-micro-batch"},
         {"name": "Batch vs micro-batch", "href": "tormenta/compare?dag_id={DAG_ID}&run_id={RUN_ID}",
          "destination": "dag_run", "url_route": "batch-vs-micro-batch-run"},
+        {"name": "Live: what is in HBase", "href": "tormenta/live", "destination": "nav", "category": "browse",
+         "url_route": "tormenta-live"},
     ]  # fmt: skip
