@@ -18,7 +18,7 @@ from html import escape
 
 from bench.common import RESULTS, Figure, fmt, machine, write_results
 
-BENCHES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
+BENCHES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8")
 
 
 def run_bench(name: str, args) -> list[Figure]:
@@ -50,6 +50,10 @@ def run_bench(name: str, args) -> list[Figure]:
         from bench import b7_batch
 
         return b7_batch.run(args.runs, args.b7_events)
+    if name == "B8":
+        from bench import b8_ui
+
+        return b8_ui.run(args.runs, args.b8_runs, args.b8_events, args.b8_samples)
     raise ValueError(name)
 
 
@@ -103,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--b5-seconds", type=float, default=300, help="per step (the issue's 5 minutes)")
     p.add_argument("--b6-events", type=int, default=20_000)
     p.add_argument("--b7-events", type=int, default=200_000)
+    p.add_argument("--b8-runs", type=int, default=1_000, help="runs of each pipeline in the UI bench's history")
+    p.add_argument("--b8-events", type=int, default=1_000_000, help="stored events in the UI bench's namespace")
+    p.add_argument("--b8-samples", type=int, default=40, help="views timed per run")
     args = p.parse_args(argv)
     chosen = [b.strip().upper() for b in args.only.split(",") if b.strip()]
     unknown = sorted(set(chosen) - set(BENCHES))

@@ -156,7 +156,6 @@ def tormenta_batch():
         from tormenta.providers.hbase import HBaseHook
         from tormenta.providers.kafka import bootstrap_servers
 
-        key = f"{win['label']}|{run_id}".encode()
         hook = HBaseHook()
         if win["source"] == "file":
             reason = "the window's records came from a file the micro-batch path never read: nothing to compare"
@@ -175,7 +174,7 @@ def tormenta_batch():
                     reason = "no aggregate rows in the window on either side"
             if reason is not None:
                 result = {"agree": None, "why": reason, "compared": 0, "differ": 0, "aggregates": []}
-            agreement.store(conn, params["namespace"], key, result)
+            agreement.store(conn, params["namespace"], win["label"], run_id, result)
         if reason is not None:
             print(f"skipped: {reason}")  # Airflow logs a skip as "Skipping task." only
             raise AirflowSkipException(reason)

@@ -213,9 +213,15 @@ def lines(result: dict[str, Any]) -> list[str]:
     return out
 
 
-def store(conn, namespace: str, record_key: bytes, result: dict[str, Any]) -> None:
-    """Beside the batch run's record (``<namespace>_batch_runs``, column ``d:agree``)."""
-    conn.table(table_name("batch_runs", namespace)).put(record_key, {b"d:agree": json.dumps(result, sort_keys=True).encode()})
+def store(conn, namespace: str, label: str, run_id: str, result: dict[str, Any]) -> None:
+    """Beside the batch run's record (``<namespace>_batch_runs``, column ``d:agree``, on the
+    record's row and on its run index row)."""
+    from tormenta.batch import run_index_key
+
+    cells = {b"d:agree": json.dumps(result, sort_keys=True).encode()}
+    table = conn.table(table_name("batch_runs", namespace))
+    table.put(f"{label}|{run_id}".encode(), cells)
+    table.put(run_index_key(run_id), cells)
 
 
 def minute_of(row: str) -> str:

@@ -153,10 +153,25 @@ def run_record(window: Window, run_id: str, land: dict, process: dict, parts: in
     }
 
 
+def run_index_key(run_id: str) -> bytes:
+    """``run|<run id>``: the run's record again, so a page finds it with one get, however many
+    windows the table holds (its main row, ``<window label>|<run id>``, sorts windows in order)."""
+    return f"run|{run_id}".encode()
+
+
 def store_run_record(conn, namespace: str, record: dict[str, Any]) -> bytes:
     key = f"{record['window']['label']}|{record['run_id']}".encode()
-    conn.table(table_name("batch_runs", namespace)).put(key, {b"d:doc": json.dumps(record, sort_keys=True).encode()})
+    cells = {b"d:doc": json.dumps(record, sort_keys=True).encode()}
+    table = conn.table(table_name("batch_runs", namespace))
+    table.put(key, cells)
+    table.put(run_index_key(record["run_id"]), cells)
     return key
+
+
+def window_rows(conn, namespace: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The ``<window label>|<run id>`` rows of ``<namespace>_batch_runs`` (not the run index or
+    the processed files ledger)."""
+    return [(k, c) for k, c in conn.table(table_name("batch_runs", namespace)).scan(row_start=b"w", row_stop=b"x")]
 
 
 # --- comparing the two paths -------------------------------------------------------------------

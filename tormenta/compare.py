@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tormenta import latency, metrics, resources
-from tormenta.batch import RESULTS_NAMESPACE, compare_social
+from tormenta.batch import RESULTS_NAMESPACE, compare_social, run_index_key
 from tormenta.contracts import DEFAULT_NAMESPACE, table_name
 from tormenta.control import run_storms
 from tormenta.intervals import DEFAULT_INTERVAL, parse_interval
@@ -164,10 +164,14 @@ def batch_stats(conn, run: RunInfo) -> dict[str, Any]:
     table_ = table_name("batch_runs", ns)
     record = check = None
     if table_.encode() in conn.tables():
-        for key, cells in conn.table(table_).scan(columns=[b"d:doc", b"d:agree"]):
-            if key.decode().split("|", 1)[1] == run.run_id and b"d:doc" in cells:
-                record = json.loads(cells[b"d:doc"])
-                check = json.loads(cells[b"d:agree"]) if b"d:agree" in cells else None
+        # one get of the run's index row; a table written before there were index rows: a scan
+        cells = conn.table(table_).row(run_index_key(run.run_id), columns=[b"d:doc", b"d:agree"])
+        if b"d:doc" not in cells and not list(conn.table(table_).scan(row_prefix=b"run|", limit=1)):
+            cells = next((c for key, c in conn.table(table_).scan(columns=[b"d:doc", b"d:agree"])
+                          if key.decode().split("|", 1)[1] == run.run_id and b"d:doc" in c), {})  # fmt: skip
+        if b"d:doc" in cells:
+            record = json.loads(cells[b"d:doc"])
+            check = json.loads(cells[b"d:agree"]) if b"d:agree" in cells else None
     base = {"mode": "batch", "dag_id": run.dag_id, "run_id": run.run_id, "state": run.state, "namespace": ns,
             "start_ms": run.start_ms, "end_ms": run.end_ms, "interval": None}  # fmt: skip
     if record is None:

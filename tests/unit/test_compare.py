@@ -188,10 +188,10 @@ def test_the_page_shows_the_batch_runs_agree_task_result_per_aggregate():
     hbase = MemoryHBase()
     schema.ensure_tables(hbase, "win")
     record = {"window": {"label": LABEL, "start_ms": START, "end_ms": END, "start": "s", "end": "e"}, "run_id": "b1"}
-    key = batch_mod.store_run_record(hbase, "win", record)
+    batch_mod.store_run_record(hbase, "win", record)
     run = RunInfo("tormenta_batch", "b1", "success", START, END, {"namespace": "win", "source_namespace": "micro"})
     assert batch_stats(hbase, run)["agree_check"] is None  # the agree task has not run yet
-    agreement.store(hbase, "win", key, check)
+    agreement.store(hbase, "win", LABEL, "b1", check)
     b = batch_stats(hbase, run)
     assert b["agree_check"] == check
     res = page_agreement(hbase, stats("micro-batch", namespace="micro", start_ms=START, end_ms=None), b)
@@ -205,7 +205,7 @@ def test_the_page_shows_the_batch_runs_agree_task_result_per_aggregate():
     assert "pol-09|" in html
     skipped = {"agree": None, "why": "the micro-batch query of namespace 'micro' stored no micro-batch",
                "compared": 0, "differ": 0, "aggregates": []}  # fmt: skip
-    agreement.store(hbase, "win", key, skipped)
+    agreement.store(hbase, "win", LABEL, "b1", skipped)
     res = page_agreement(hbase, stats("micro-batch", namespace="micro", start_ms=START, end_ms=None),
                          batch_stats(hbase, run))  # fmt: skip
     assert res == {"status": "n/a", "why": f"the agree task: {skipped['why']}"}
@@ -236,3 +236,33 @@ def test_the_verdict_says_how_much_fresher_for_how_much_cpu_and_whether_they_agr
                   {"micro_batch": [], "batch": []}, "", None, None)  # fmt: skip
     assert '<p class="verdict">Micro-batch delivered data 94.2x fresher' in html
     assert re.search(r"<th>processing CPU-s / 1,000 events</th><td class=\"num\">3.9</td><td class=\"num\">3</td>", html)
+
+
+def test_a_batch_runs_record_is_one_get_of_its_run_index_row_however_many_windows_are_stored():
+    from tests.fakes import MemoryHBase
+    from tormenta import batch as batch_mod
+    from tormenta import schema
+    from tormenta.compare import RunInfo, batch_stats
+
+    hbase = MemoryHBase()
+    schema.ensure_tables(hbase, "win")
+    for i in range(300):
+        batch_mod.store_run_record(hbase, "win", {"window": {"label": f"w{i:012d}-x", "start_ms": i, "end_ms": i + 1,
+                                                             "start": "s", "end": "e"}, "run_id": f"b{i}", "good": i})  # fmt: skip
+    scans: list[str] = []
+
+    class Spy:  # the store, counting the scans of the batch_runs table
+        def tables(self):
+            return hbase.tables()
+
+        def table(self, name):
+            real = hbase.table(name)
+            if name != "win_batch_runs":
+                return real
+            return type("T", (), {"row": staticmethod(real.row),
+                                  "scan": staticmethod(lambda **k: scans.append(name) or real.scan(**k))})()
+
+    run = RunInfo("tormenta_batch", "b123", "success", 0, 1, {"namespace": "win"})
+    assert batch_stats(Spy(), run)["good"] == 123
+    assert scans == []  # one get of run|b123, not a scan of 300 windows
+    assert len(batch_mod.window_rows(hbase, "win")) == 300  # the index rows are not windows
