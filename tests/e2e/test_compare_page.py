@@ -57,9 +57,13 @@ def test_compare_endpoint_gives_the_numbers_of_both_runs(stack, admin, runs):
     assert {"ingestors", "spark", "hbase writes"} <= set(m["resources"])
     assert {"spark", "hbase writes"} <= set(b["resources"])
     assert all(u["cpu_seconds"] > 0 and u["peak_rss_mb"] > 0 for u in m["resources"].values())
+    # the batch run's agree task result: every aggregate of the window, row by row
     assert doc["agreement"]["status"] == "agree", doc["agreement"]
-    assert doc["agreement"]["comments"] == {"micro_batch": INGESTORS * EVENTS_PER_INGESTOR,
-                                            "batch": INGESTORS * EVENTS_PER_INGESTOR}  # fmt: skip
+    check = doc["agreement"]["check"]
+    tallies = {t["aggregate"]: t for t in check["aggregates"]}
+    assert check["differ"] == 0 and tallies["social_minute"]["compared"] > 0 and tallies["social_authors"]["compared"] > 0
+    assert doc["verdict"]["text"].startswith("Micro-batch delivered data ") and doc["verdict"]["fresher_x"] > 1
+    assert doc["verdict"]["text"].endswith("both computed the same aggregates.")
 
 
 @pytest.mark.contract(12)

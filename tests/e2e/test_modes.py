@@ -36,7 +36,7 @@ def test_a_triggered_run_drains_the_topic_and_ends_success(admin, stack, request
     assert fresh.count(f"{ns}_social_comments") == acked
 
 
-@pytest.mark.parametrize("interval, seconds, batches", [("PT1S", 1.0, 40), ("PT10S", 10.0, 9)])
+@pytest.mark.parametrize("interval, seconds, batches", [("PT1S", 1.0, 20), ("PT10S", 10.0, 6)])
 def test_always_on_batches_follow_the_interval(admin, stack, request, interval, seconds, batches):
     """An always-on run at the interval a user picks: the micro-batches it stores start one interval
     apart (median gap within 20%), measured from the stored batch start times. Unless the run's plan
@@ -74,7 +74,8 @@ def test_always_on_batches_follow_the_interval(admin, stack, request, interval, 
     print(f"{interval}: {len(gaps)} gaps, median {median:.2f} s, {within:.0%} within 20%, "
           f"min {min(gaps):.2f} s, max {max(gaps):.2f} s")  # fmt: skip
     warned = f"a {seconds:g} s interval is not held at any rate" in admin.task_log(MB, run, "plan")
-    if warned:  # the plan said so before the run: every batch starts when the previous one ends
-        assert median > 1.2 * seconds, (median, gaps)
+    if warned:  # the plan said so before the run: batches follow each other as fast as they end,
+        # still paced by the trigger (never closer than the interval)
+        assert median >= seconds, (median, gaps)
     else:
         assert abs(median - seconds) <= 0.2 * seconds, gaps
