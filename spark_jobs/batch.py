@@ -125,7 +125,8 @@ def process(spark, args: argparse.Namespace) -> dict:
             "latency_hist": res.latency_hist,
             "min_event_time": res.min_event_time, "max_event_time": res.max_event_time,
             "started_at": res.started_at, "written_at": res.written_at,
-            "input_parts": args.parts, "write": args.write, "stored": res.stored}  # fmt: skip
+            "input_parts": args.parts, "write": args.write, "stored": res.stored,
+            "expectations": res.expectations}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -53,6 +54,8 @@ class BatchResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     latency_hist: list[int] = field(default_factory=list)  # tormenta.latency buckets
     stored: dict[str, int] = field(default_factory=dict)  # table -> rows the writer flushed
+    # "<kind>: <expectation>" -> {"action", "failed"}: records that did not meet it (tormenta.eventkind.Expectation)
+    expectations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def balanced(self) -> bool:
         """Every record read is either stored once or dead-lettered with a reason."""
@@ -87,9 +90,59 @@ def classified_batch(raw: DataFrame, ctx: BatchContext, topics: dict[str, EventK
         *[c for c in checked.columns if c != "reason"], f"{cross} AS dup_cross",
         f"CASE WHEN {cross} THEN 'duplicate_event_id' ELSE reason END AS reason",
     )  # fmt: skip
+    out = with_expectations(out, topics)
     for kind in sorted({k.name for k in topics.values()}):
         out = with_feature_steps(out, FEATURES[kind], when=f"kind = {sql_str(kind)} AND reason IS NULL")
     return out
+
+
+class ExpectationFailed(RuntimeError):
+    """A record did not meet an expectation whose action is ``fail``: the batch stops, unwritten."""
+
+
+def expectation_label(kind: str, name: str) -> str:
+    return f"{kind}: {name}"
+
+
+def declared_expectations(topics: dict[str, EventKind]) -> list[tuple[str, Any]]:
+    """(kind name, Expectation) of every kind the batch reads, in a fixed order."""
+    kinds = {k.name: k for k in topics.values()}
+    return [(name, e) for name in sorted(kinds) for e in kinds[name].expectations]
+
+
+def with_expectations(df: DataFrame, topics: dict[str, EventKind]) -> DataFrame:
+    """Each kind's expectations over its records that passed the contract (``reason`` null):
+    ``_warned`` and ``_failed`` list the warn and fail expectations a record does not meet; a drop
+    expectation it does not meet becomes its ``reason`` (``expectation:<name>``), the first one wins."""
+
+    declared = declared_expectations(topics)
+
+    def unmet(kind: str, e) -> str:
+        return f"(kind = {sql_str(kind)} AND reason IS NULL AND NOT coalesce(({e.sql}), false))"
+
+    def names(action: str) -> str:
+        items = [f"CASE WHEN {unmet(k, e)} THEN {sql_str(expectation_label(k, e.name))} END"
+                 for k, e in declared if e.action == action]  # fmt: skip
+        return f"filter(array({', '.join(items)}), x -> x IS NOT NULL)" if items else "cast(array() AS array<string>)"
+
+    drops = [f"CASE WHEN {unmet(k, e)} THEN {sql_str('expectation:' + e.name)} END" for k, e in declared
+             if e.action == "drop"]  # fmt: skip
+    reason = f"coalesce(reason, {', '.join(drops)})" if drops else "reason"
+    return df.selectExpr(*[c for c in df.columns if c != "reason"], f"{names('warn')} AS _warned",
+                         f"{names('fail')} AS _failed", f"{reason} AS reason")  # fmt: skip
+
+
+def check_fail_expectations(classified: DataFrame, ctx: BatchContext, topics: dict[str, EventKind]) -> None:
+    """Stop the batch (before anything is written) if a record did not meet a fail expectation."""
+    if not any(e.action == "fail" for _, e in declared_expectations(topics)):
+        return
+    failed = classified.where("size(_failed) > 0")
+    first = failed.select("_failed", "topic", "partition", "offset").limit(3).collect()
+    if first:
+        n = failed.count()
+        where = ", ".join(f"{r['topic']}/{r['partition']}@{r['offset']}" for r in first)
+        raise ExpectationFailed(f"batch {ctx.label}: expectation {first[0]['_failed'][0]!r} (action fail) not met by "
+                                f"{n} record(s), e.g. {where}; nothing of this batch was written")  # fmt: skip
 
 
 def dead_letter(ctx: BatchContext) -> str:
@@ -114,7 +167,10 @@ def batch_mutations(classified: DataFrame, ctx: BatchContext, refs, topics: dict
     """Every mutation of a batch, from its classified records: count-only rows and dead letters
     (one pass), and each kind's rules over its good events."""
     good = classified.where(F.col("reason").isNull())
-    out = [mutations(classified, READ, ("reason IS NOT NULL", dead_letter(ctx)))]
+    warns = [(f"array_contains(_warned, {sql_str(expectation_label(k, e.name))})",
+              mutation("", "''", 0, {}, metric=sql_str(f"expect|{expectation_label(k, e.name)}")))
+             for k, e in declared_expectations(topics) if e.action == "warn"]  # fmt: skip
+    out = [mutations(classified, READ, ("reason IS NOT NULL", dead_letter(ctx)), *warns)]
     for kind in sorted({k.name for k in topics.values()}):
         out += RULES[kind](good.where(F.col("kind") == kind), ctx, refs)
     return union_all(out)
@@ -155,6 +211,7 @@ def process_batch(
     refs = refs.get()
     classified = classified_batch(raw, ctx, topics).persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        check_fail_expectations(classified, ctx, topics)
         # One Spark job: every write, and the batch's counts and latencies with it.
         union = batch_mutations(classified, ctx, refs, topics)
         if bulk_staging:
@@ -167,7 +224,7 @@ def process_batch(
         result.written_at = int(time.time() * 1000)
     finally:
         classified.unpersist()
-    _account(ctx, result, written)
+    _account(ctx, result, written, topics)
     if metrics_query:
         write_metrics(ctx, metrics_query, result, run_id=metrics_run)
     if not result.balanced():
@@ -180,7 +237,7 @@ def _merge(fn, a: int | None, b: int) -> int:
     return b if a is None else fn(a, b)
 
 
-def _account(ctx: BatchContext, result: BatchResult, written: dict) -> None:
+def _account(ctx: BatchContext, result: BatchResult, written: dict, topics: dict[str, EventKind] | None = None) -> None:
     """Counts, reasons and latencies of a batch, from what the writer flushed: the event rows of
     each kind are its good events, the dead letters (metric ``<kind>|<reason>|<cross>``) the rest,
     and the count-only rows every record read. So what the metrics say was stored is what HBase
@@ -190,9 +247,14 @@ def _account(ctx: BatchContext, result: BatchResult, written: dict) -> None:
     fine: dict[int, int] = {}
     hist = [0] * (len(latency.EDGES_MS) + 1)
     max_latency = None
+    expected = {expectation_label(k, e.name): {"action": e.action, "failed": 0}
+                for k, e in declared_expectations(topics or BY_TOPIC)}  # fmt: skip
     for (table, metric), w in sorted(written.items()):
         if not table:
-            result.read += w.rows
+            if metric.startswith("expect|"):  # a kept record that did not meet a warn expectation
+                expected.setdefault(metric[7:], {"action": "warn", "failed": 0})["failed"] += w.rows
+            else:
+                result.read += w.rows
             continue
         result.stored[table] = result.stored.get(table, 0) + w.rows
         if table in events_tables and metric == "good":
@@ -211,12 +273,16 @@ def _account(ctx: BatchContext, result: BatchResult, written: dict) -> None:
         elif table == ctx.t("dead_letters"):
             kind, reason, cross = metric.split("|")
             reasons[reason] = reasons.get(reason, 0) + w.rows
+            if reason.startswith("expectation:"):
+                label = expectation_label(kind, reason[len("expectation:"):])
+                expected.setdefault(label, {"action": "drop", "failed": 0})["failed"] += w.rows
             result.dead += w.rows
             if cross == "true":
                 acc = result.by_kind.setdefault(kind, {"valid": 0, "new": 0, "dup_cross_batch": 0})
                 acc["valid"] += w.rows
                 acc["dup_cross_batch"] += w.rows
     result.dead_by_reason = dict(sorted(reasons.items()))
+    result.expectations = expected
     if result.good:
         result.latency_hist = hist
         result.latency_ms = {f"p{p}": jvm_sink.fine_percentile(fine, p) for p in (50, 95, 99)}

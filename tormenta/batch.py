@@ -141,6 +141,7 @@ def run_record(window: Window, run_id: str, land: dict, process: dict, parts: in
         "good": process.get("good"),
         "dead": process.get("dead"),
         "dead_by_reason": process.get("dead_by_reason"),
+        "expectations": process.get("expectations") or {},
         "latency_ms": process.get("latency_ms"),
         "latency_hist": process.get("latency_hist"),
         "min_event_time": process.get("min_event_time"),

@@ -46,6 +46,16 @@ def _merge_counts(dicts: list[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def merge_expectations(per_batch: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Expectation counts of several batches: the records each did not meet, summed."""
+    out: dict[str, dict[str, Any]] = {}
+    for doc in per_batch:
+        for name, e in doc.items():
+            acc = out.setdefault(name, {"action": e["action"], "failed": 0})
+            acc["failed"] += e["failed"]
+    return dict(sorted(out.items()))
+
+
 def _downsample(points: list[tuple[int, float]], n: int = MAX_POINTS) -> list[tuple[int, float]]:
     if len(points) <= n:
         return points
@@ -147,6 +157,7 @@ def microbatch_stats(conn, run: RunInfo) -> dict[str, Any]:
         "good": good,
         "dead": sum(r["dead"] for r in results),
         "dead_by_reason": _merge_counts([r.get("dead_by_reason", {}) for r in results]),
+        "expectations": merge_expectations([r.get("expectations") or {} for r in results]),
         "throughput_eps": round(good / span_s, 1) if span_s > 0 else None,
         "busy_fraction": round(busy_s / span_s, 3) if span_s > 0 else None,
         "latency_hist": hist,
@@ -191,6 +202,7 @@ def batch_stats(conn, run: RunInfo) -> dict[str, Any]:
         "good": record.get("good") or 0,
         "dead": record.get("dead") or 0,
         "dead_by_reason": record.get("dead_by_reason") or {},
+        "expectations": record.get("expectations") or {},
         "throughput_eps": round((record.get("good") or 0) / seconds, 1) if seconds else None,
         "land_seconds": record.get("land_seconds"),
         "process_seconds": seconds,

@@ -170,6 +170,14 @@ def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_i
         f"<tr><th>{escape(r)}</th>" + "".join(f'<td class="num">{_num((s or {}).get("dead_by_reason", {}).get(r, 0))}</td>' for _, s in cols) + "</tr>"
         for r in reasons
     ) or "<tr><td colspan='3' class='na'>no dead letters</td></tr>"  # fmt: skip
+    names = sorted({n for _, s in cols if s for n in s.get("expectations") or {}})
+    actions = {n: e["action"] for _, s in cols if s for n, e in (s.get("expectations") or {}).items()}
+    expectations = "".join(
+        f"<tr><th>{escape(n)}</th><td>{escape(actions[n])}</td>" + "".join(
+            f'<td class="num">{_num(((s or {}).get("expectations") or {}).get(n, {}).get("failed")) if s else "-"}</td>'
+            for _, s in cols) + "</tr>"
+        for n in names
+    ) or "<tr><td colspan='4' class='na'>no expectation counts in these runs</td></tr>"  # fmt: skip
     status = agree["status"]
     agree_html = f'<p class="{ {"agree": "agree", "differ": "differ"}.get(status, "na") }">{escape(status)}'
     if agree.get("check"):
@@ -205,5 +213,8 @@ def render(data: dict[str, Any], runs: dict[str, list[dict]], base: str, micro_i
 </div>
 {_storms_table(storm_html)}
 <h2>Dead letters by reason</h2><table><tr><th>reason</th><th class="mb">micro-batch</th><th class="b">batch</th></tr>{dead}</table>
+<h2>Expectations: records that did not meet them</h2>
+<table><tr><th>kind: expectation</th><th>action</th><th class="mb">micro-batch</th><th class="b">batch</th></tr>{expectations}</table>
+<p class="muted">warn: kept and counted; drop: a dead letter with reason expectation:&lt;name&gt;; fail: the batch stops.</p>
 <h2>Do the results agree?</h2>{agree_html}
 </body></html>"""

@@ -20,6 +20,30 @@ ENVELOPE: dict[str, str] = {
 }
 
 
+EXPECTATION_ACTIONS = ("warn", "drop", "fail")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A named data-quality rule of a kind, beside its contract checks (which stay as they are).
+
+    ``sql``: a Spark SQL condition over the kind's typed fields, true when a record meets it (a
+    null result counts as not met). ``action``: what a record that does not meet it gets:
+    ``warn``: kept and counted; ``drop``: a dead letter with reason ``expectation:<name>``;
+    ``fail``: the batch stops with an error naming the expectation and the first such records.
+    Counted per micro-batch and per batch window, by both paths (the same code)."""
+
+    name: str
+    sql: str
+    action: str
+
+    def __post_init__(self) -> None:
+        if self.action not in EXPECTATION_ACTIONS:
+            raise ValueError(f"expectation {self.name!r}: action {self.action!r} is not one of {EXPECTATION_ACTIONS}")
+        if not self.name or any(c in self.name for c in "|'\\\n") or len(self.name) > 60:
+            raise ValueError(f"expectation name {self.name!r}: 1-60 characters, no '|', quote, backslash or newline")
+
+
 @dataclass(frozen=True)
 class EventKind:
     name: str  # value of the "schema" field
@@ -35,6 +59,8 @@ class EventKind:
     # The kind's own tables besides its events (logical name -> {family: options}), created with
     # the namespace's other tables.
     tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # Named data-quality expectations (warn / drop / fail), checked after the contract.
+    expectations: tuple[Expectation, ...] = ()
     # Set by discovery: the kind's folder as a package ("kinds.social"); its parts live there.
     package: str = field(default="", compare=False)
 

@@ -27,6 +27,10 @@ DETERMINISTIC: list[tuple[re.Pattern[str], str]] = [
      "was deleted), so the query would skip events. Nothing was skipped. Either restore the data, or "
      "accept the loss explicitly by starting a new query version (Param query_version) from the "
      "earliest offsets still in Kafka."),
+    (re.compile(r"ExpectationFailed|\(action fail\) not met", re.I),
+     "a record did not meet an expectation whose action is fail (see the record named above): the same "
+     "batch would fail again. Fix the data at its source, or change the expectation's action in its "
+     "kind's contract.py, then start the pipeline again."),
 ]  # fmt: skip
 
 

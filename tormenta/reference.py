@@ -13,6 +13,9 @@ import json
 import time
 from typing import Any
 
+from tormenta.cities import (
+    CITIES,  # noqa: F401 (this module's API: city -> (lat_min, lat_max, lon_min, lon_max))
+)
 from tormenta.contracts import DEFAULT_NAMESPACE, table_name
 from tormenta.geo import Zone
 from tormenta.hbase import put_rows
@@ -33,10 +36,6 @@ POLITICIANS: dict[str, dict[str, str]] = {
     )
 }
 
-CITIES = {  # city -> (lat_min, lat_max, lon_min, lon_max)
-    "madrid": (40.30, 40.56, -3.85, -3.52),
-    "bogota": (4.47, 4.84, -74.22, -73.99),
-}
 ZONES_PER_SIDE = 3  # each city is cut into a 3 x 3 grid of zones
 
 

@@ -1,6 +1,11 @@
 """The geo position contract: one XY position of a phone on a trip."""
 
-from tormenta.eventkind import EventKind
+from tormenta.cities import CITIES
+from tormenta.eventkind import EventKind, Expectation
+
+# lat/lon inside one of the cities the platform serves (its reference data)
+IN_A_CITY = " OR ".join(f"(lat BETWEEN {la0} AND {la1} AND lon BETWEEN {lo0} AND {lo1})"
+                        for la0, la1, lo0, lo1 in CITIES.values())  # fmt: skip
 
 KIND = EventKind(
     name="geo.position",
@@ -18,6 +23,10 @@ KIND = EventKind(
     events_table="geo_positions",
     ranges={"lat": (-90.0, 90.0), "lon": (-180.0, 180.0), "speed_kmh": (0.0, 400.0)},
     ids=("trip_id",),
+    expectations=(
+        Expectation("position within a served city", IN_A_CITY, "warn"),
+        Expectation("speed under 250 km/h", "speed_kmh < 250", "drop"),
+    ),
     tables={
         # latest position per device, row "<device_id>"; cell timestamp = event time (newest wins)
         "geo_latest": {"d": {"max_versions": 1}},

@@ -1,6 +1,6 @@
 """The social comment contract: one comment on a politician's page."""
 
-from tormenta.eventkind import EventKind
+from tormenta.eventkind import EventKind, Expectation
 
 KIND = EventKind(
     name="social.comment",
@@ -17,6 +17,10 @@ KIND = EventKind(
     max_bytes=16 * 1024,
     events_table="social_comments",
     ids=("post_id",),
+    expectations=(
+        Expectation("text not empty", "trim(text) != ''", "drop"),
+        Expectation("lang is es or en", "lang IN ('es', 'en')", "warn"),
+    ),
     tables={
         # per politician and minute, row "<page_id>|<yyyyMMddHHmm>"; m:<batch> = JSON counts
         "social_minute": {"m": {"max_versions": 1}},
