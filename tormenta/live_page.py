@@ -11,15 +11,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from tormenta.charts import FONT, _svg, empty
+from tormenta.compare_page import CSS as PAGE_CSS  # one look for the plugin's pages
 
-CSS = """
-body{font-family:system-ui,sans-serif;margin:16px;color:#222;background:#fff}
-h1{font-size:20px;margin:0 0 8px} h2{font-size:15px;margin:14px 0 6px}
-table{border-collapse:collapse;font-size:12px} td,th{border:1px solid #ddd;padding:3px 6px;text-align:left}
-th{background:#f4f6f8} .num{text-align:right;font-variant-numeric:tabular-nums}
-.grid{display:flex;flex-wrap:wrap;gap:16px} .card{border:1px solid #e3e6ea;border-radius:6px;padding:8px}
-.muted{color:#666;font-size:12px} .warn{color:#c92a2a} code{font-size:11px;word-break:break-all}
-form{font-size:13px;margin:6px 0}
+CSS = PAGE_CSS + """
+.warn{color:#c92a2a} code{font-size:11px;word-break:break-all}
 """
 
 ZONE_FILL = "#e7f5ff"
