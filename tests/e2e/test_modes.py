@@ -79,3 +79,16 @@ def test_always_on_batches_follow_the_interval(admin, stack, request, interval, 
         assert median >= seconds, (median, gaps)
     else:
         assert abs(median - seconds) <= 0.2 * seconds, gaps
+
+
+def test_the_real_time_mode_is_refused_with_the_reason_the_form_gives(admin):
+    """Spark 4.2's real-time mode refuses this query's foreachBatch sink: the DAG does not offer it,
+    the REST API refuses a trigger asking for it, and the Param's description says why."""
+    from tormenta.airflow_api import AirflowApiError
+
+    with pytest.raises(AirflowApiError) as refused:
+        admin.trigger(MB, conf={"mode": "real-time"})
+    assert refused.value.status == 400, refused.value
+    mode = admin.request("GET", f"/api/v2/dags/{MB}/details")["params"]["mode"]
+    assert "real-time" not in mode["schema"]["enum"]
+    assert "STREAMING_REAL_TIME_MODE.OPERATOR_OR_SINK_NOT_IN_ALLOWLIST" in mode["description"]
