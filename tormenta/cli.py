@@ -109,8 +109,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import datetime as dt
     import time
 
-    from tormenta import batch, microbatch
+    from tormenta import batch, metrics, microbatch
     from tormenta.airflow_api import local_client
+    from tormenta.contracts import table_name
     from tormenta.hbase import HBaseEndpoint
 
     s = load()
@@ -129,17 +130,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     endpoint = HBaseEndpoint(s.bind_host, s.thrift_port)
     deadline = time.monotonic() + args.timeout
     progress = None
-    while progress is None or "result" not in progress:
-        if time.monotonic() > deadline:
-            print("[demo] no micro-batch stored yet; see the run in the UI", file=sys.stderr)
-            return 1
+    def still_running() -> bool:
         state = client.dag_run(microbatch.DAG_ID, run_id)["state"]
         if state not in ("running", "queued"):
             print(f"[demo] the micro-batch run is {state}; see its task logs in the UI", file=sys.stderr)
+        return state in ("running", "queued")
+
+    while progress is None:  # a batch of this run (the namespace may hold an older run's batches)
+        if time.monotonic() > deadline:
+            print("[demo] no micro-batch stored yet; see the run in the UI", file=sys.stderr)
+            return 1
+        if not still_running():
             return 1
         time.sleep(3)
         with endpoint.session() as conn:
-            progress = microbatch.latest_progress(conn, DEFAULT_NAMESPACE)
+            if table_name(metrics.TABLE, DEFAULT_NAMESPACE).encode() in conn.tables():
+                mine = metrics.run_results(conn, DEFAULT_NAMESPACE, run_id, limit=1)
+                progress = {"result": mine[0]} if mine else None
     print(f"[demo] micro-batches are landing in HBase: {microbatch.describe(progress, None)}", flush=True)
 
     # One batch window over the same events: whole minutes from the first minute with social
@@ -147,6 +154,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # opening at the run's start can hold no event at all on a slow machine).
     started = dt.datetime.fromisoformat(client.dag_run(microbatch.DAG_ID, run_id)["start_date"])
     since_ms = int(started.astimezone(dt.UTC).replace(second=0, microsecond=0).timestamp() * 1000)
+    print("[demo] waiting for the run's first social comments to be stored", flush=True)
     while True:
         with endpoint.session() as conn:
             first_ms = batch.first_social_minute(conn, DEFAULT_NAMESPACE, since_ms)
@@ -155,7 +163,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if time.monotonic() > deadline:
             print("[demo] no social comment stored yet; see the run in the UI", file=sys.stderr)
             return 1
-        print("[demo] waiting for the first social comments to be stored", flush=True)
+        if not still_running():
+            return 1
         time.sleep(5)
     start = dt.datetime.fromtimestamp(first_ms / 1000, dt.UTC)
     end = max(start + dt.timedelta(minutes=1), dt.datetime.now(dt.UTC).replace(second=0, microsecond=0))
