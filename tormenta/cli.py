@@ -188,6 +188,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             lag = microbatch.behind(microbatch.latest_progress(conn, DEFAULT_NAMESPACE), w.end_ms)
         if lag is None:
             break
+        if not still_running():
+            return 1
         if time.monotonic() > deadline + args.timeout:
             print(f"[demo] the micro-batch run is still {lag:.0f}s behind the window's end; see its run in the UI",
                   file=sys.stderr)  # fmt: skip
