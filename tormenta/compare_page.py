@@ -103,7 +103,8 @@ def _check_html(check: dict[str, Any]) -> str:
     """The batch run's agree task result: rows compared per aggregate, and the differing ones."""
     head = (f" &mdash; the batch run's agree task compared {check['compared']:,} aggregate rows: "
             f"{check['same']:,} the same, {check['edge']:,} off by the window's edges only "
-            f"(events within {check['edge_ms'] / 1000:g} s of an edge), {check['differ']:,} different</p>")  # fmt: skip
+            f"(events within {check['edge_ms'] / 1000:g} s of an edge, trips that cross one), "
+            f"{check['differ']:,} different</p>")  # fmt: skip
     rows = "".join(f"<tr><th>{escape(t['aggregate'])}</th>" + "".join(
         f'<td class="num">{_num(t[k])}</td>' for k in ("compared", "same", "edge", "differ")) + "</tr>"
         for t in check["aggregates"])  # fmt: skip
