@@ -29,11 +29,19 @@ ZONE_EVENTS_PER_DEVICE = 20
 DEAD = 10_000
 
 
+def _hist(ms: float, n: int) -> list[int]:
+    from tormenta import latency
+
+    out = [0] * (len(latency.EDGES_MS) + 1)
+    out[latency.histogram([ms]).index(1)] = n
+    return out
+
+
 def _result(run: int, seq: int, t0: int) -> dict:
     start = t0 + (run * BATCHES_PER_RUN + seq) * 1000
     return {"label": f"s{seq:013d}", "read": 1000, "good": 998, "dead": 2, "dead_by_reason": {"invalid_json": 2},
             "started_at": start, "written_at": start + 700, "min_event_time": start - 1500,
-            "max_event_time": start - 200, "latency_ms": {"p50": 900.0}, "latency_hist": [0] * 6 + [998] + [0] * 10,
+            "max_event_time": start - 200, "latency_ms": {"p50": 900.0}, "latency_hist": _hist(900, 998),
             "by_kind": {"social.comment": {"good": 998}}}  # fmt: skip
 
 
@@ -77,7 +85,7 @@ def fill(conn, ns: str, bns: str, runs: int, events: int, t0: int) -> dict[str, 
             doc = {"mode": "batch", "run_id": f"bench-b{r:05d}", "window": {"label": label, "start_ms": start,
                    "end_ms": start + 3_600_000, "start": str(start), "end": str(start + 3_600_000)},
                    "read": 100_000, "good": 100_000, "dead": 0, "latency_ms": {"p50": 1_800_000.0},
-                   "latency_hist": [0] * 16 + [100_000], "process_written_at": start + 3_700_000,
+                   "latency_hist": _hist(1_800_000, 100_000), "process_written_at": start + 3_700_000,
                    "max_event_time": start + 3_599_000, "process_seconds": 40}  # fmt: skip
             yield f"{label}|bench-b{r:05d}".encode(), {b"d:doc": json.dumps(doc).encode(),
                                                        b"d:agree": json.dumps(check).encode()}, None  # fmt: skip
