@@ -129,24 +129,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     run_id = run["dag_run_id"]
     endpoint = HBaseEndpoint(s.bind_host, s.thrift_port)
     deadline = time.monotonic() + args.timeout
-    progress = None
+
     def still_running() -> bool:
         state = client.dag_run(microbatch.DAG_ID, run_id)["state"]
         if state not in ("running", "queued"):
             print(f"[demo] the micro-batch run is {state}; see its task logs in the UI", file=sys.stderr)
         return state in ("running", "queued")
 
-    while progress is None:  # a batch of this run (the namespace may hold an older run's batches)
-        if time.monotonic() > deadline:
-            print("[demo] no micro-batch stored yet; see the run in the UI", file=sys.stderr)
-            return 1
-        if not still_running():
-            return 1
-        time.sleep(3)
-        with endpoint.session() as conn:
-            if table_name(metrics.TABLE, DEFAULT_NAMESPACE).encode() in conn.tables():
-                mine = metrics.run_results(conn, DEFAULT_NAMESPACE, run_id, limit=1)
-                progress = {"result": mine[0]} if mine else None
+    def wait_for(probe, every: float, gave_up: str):
+        """``probe()``'s first value that is not None, read every ``every`` seconds while the run
+        runs; None (said why) once the run ended or the deadline passed."""
+        while True:
+            if time.monotonic() > deadline:
+                print(f"[demo] {gave_up}; see the run in the UI", file=sys.stderr)
+                return None
+            if not still_running():
+                return None
+            time.sleep(every)
+            with endpoint.session() as conn:
+                value = probe(conn)
+            if value is not None:
+                return value
+
+    def own_batch(conn) -> dict | None:  # a batch of this run (the namespace may hold an older run's)
+        if table_name(metrics.TABLE, DEFAULT_NAMESPACE).encode() not in conn.tables():
+            return None
+        mine = metrics.run_results(conn, DEFAULT_NAMESPACE, run_id, limit=1)
+        return {"result": mine[0]} if mine else None
+
+    progress = wait_for(own_batch, 3, "no micro-batch stored yet")
+    if progress is None:
+        return 1
     print(f"[demo] micro-batches are landing in HBase: {microbatch.describe(progress, None)}", flush=True)
 
     # One batch window over the same events: whole minutes from the first minute with social
@@ -155,17 +168,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = dt.datetime.fromisoformat(client.dag_run(microbatch.DAG_ID, run_id)["start_date"])
     since_ms = int(started.astimezone(dt.UTC).replace(second=0, microsecond=0).timestamp() * 1000)
     print("[demo] waiting for the run's first social comments to be stored", flush=True)
-    while True:
-        with endpoint.session() as conn:
-            first_ms = batch.first_social_minute(conn, DEFAULT_NAMESPACE, since_ms)
-        if first_ms is not None:
-            break
-        if time.monotonic() > deadline:
-            print("[demo] no social comment stored yet; see the run in the UI", file=sys.stderr)
-            return 1
-        if not still_running():
-            return 1
-        time.sleep(5)
+    first_ms = wait_for(lambda conn: batch.first_social_minute(conn, DEFAULT_NAMESPACE, since_ms), 5,
+                        "no social comment stored yet")  # fmt: skip
+    if first_ms is None:
+        return 1
     start = dt.datetime.fromtimestamp(first_ms / 1000, dt.UTC)
     end = max(start + dt.timedelta(minutes=1), dt.datetime.now(dt.UTC).replace(second=0, microsecond=0))
     wait = (end - dt.datetime.now(dt.UTC)).total_seconds()
