@@ -163,7 +163,7 @@ def tormenta_batch():
             bootstrap = bootstrap_servers()
             reason = agreement.caught_up(
                 hook, win["source_namespace"], win["end_ms"], timeout_s=60 * int(params["agree_wait_minutes"]),
-                kafka_lag=lambda p: microbatch.consumer_lag(bootstrap, p.get("progress", {}).get("endOffsets") or []),
+                unread=lambda progress: microbatch.unread_before(bootstrap, progress, win["end_ms"]),
             )  # fmt: skip
         with hook.session() as conn:
             if reason is None:

@@ -167,13 +167,14 @@ def check(conn, micro_ns: str, batch_ns: str, start_ms: int, end_ms: int, label:
     }  # fmt: skip
 
 
-def caught_up(endpoint, micro_ns: str, end_ms: int, timeout_s: float, stall_s: float = 90.0,
-              kafka_lag: Callable[[dict[str, Any]], int | None] | None = None, say: Callable[[str], None] = print, sleep: Callable[[float], None] | None = None,
+def caught_up(endpoint, micro_ns: str, end_ms: int, timeout_s: float,
+              unread: Callable[[dict[str, Any] | None], int | None], stall_s: float = 90.0,
+              say: Callable[[str], None] = print, sleep: Callable[[float], None] | None = None,
               clock: Callable[[], float] | None = None) -> str | None:
-    """Wait until the micro-batch path has processed past ``end_ms`` (``microbatch.behind``).
-    None once it has, or once it has read everything in Kafka (``kafka_lag(progress) == 0``: no
-    event came after the window); else why not: its query stored nothing new for ``stall_s`` (stopped, or
-    never ran on the namespace) or is still behind after ``timeout_s``."""
+    """Wait until the micro-batch path has processed every record of the window: ``unread(progress)``
+    (``microbatch.unread_before`` at ``end_ms``, per Kafka partition) is 0 for the newest micro-batch.
+    None once it is; else why not: its query stored nothing new for ``stall_s`` (stopped, or never
+    ran on the namespace) or still has records of the window to read after ``timeout_s``."""
     import time
 
     from tormenta import microbatch
@@ -184,14 +185,15 @@ def caught_up(endpoint, micro_ns: str, end_ms: int, timeout_s: float, stall_s: f
     while True:
         with endpoint.session() as conn:
             progress = microbatch.latest_progress(conn, micro_ns)
-        lag = microbatch.behind(progress, end_ms)
-        if lag is None or (progress is not None and kafka_lag is not None and kafka_lag(progress) == 0):
+        left = unread(progress) if progress is not None else None
+        if left == 0:
             return None
         key = (progress or {}).get("key")
         if key != seen:
             seen, moved = key, clock()
         now = clock()
-        where = "stored no micro-batch" if progress is None else f"is {lag:.0f}s (event time) behind the window's end"
+        where = ("stored no micro-batch" if left is None
+                 else f"has {left:,} records of the window (before its end) still to read")  # fmt: skip
         if now - moved >= stall_s:
             return (f"the micro-batch query of namespace {micro_ns!r} {where} and stored nothing new for "
                     f"{now - moved:.0f}s: it is not running, so it cannot be compared")  # fmt: skip

@@ -206,16 +206,31 @@ def latest_progress(conn, namespace: str) -> dict[str, Any] | None:
     return metrics.latest(conn, namespace, query_name(namespace))
 
 
-def behind(progress: dict[str, Any] | None, end_ms: int, margin_ms: int = 5_000) -> float | None:
-    """Seconds the newest micro-batch (``latest_progress``) is behind ``end_ms`` + ``margin_ms`` in
-    event time, or None once it passed that (or found Kafka empty: it has read everything)."""
-    result = (progress or {}).get("result")
-    if result is None:
-        return float("inf")  # nothing stored yet
-    newest = result.get("max_event_time")
-    if not result.get("read") or (newest is not None and newest >= end_ms + margin_ms):
+def unread_before(bootstrap: str, progress: dict[str, Any] | None, at_ms: int) -> int | None:
+    """Records with a Kafka timestamp before ``at_ms`` that the query has not processed yet, summed
+    over every partition it reads (``endOffsets`` of its newest micro-batch, ``latest_progress``);
+    None before its first micro-batch. Per partition, not a max over them: one partition past
+    ``at_ms`` says nothing of another one still behind it. A partition with no record at or after
+    ``at_ms`` (Kafka's ``offsets_for_times`` gives -1) counts up to its end."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    if not progress or "result" not in progress:
         return None
-    return (end_ms + margin_ms - (newest or 0)) / 1000
+    ends = {(topic, int(part)): int(offset) for source in (progress.get("progress") or {}).get("endOffsets") or []
+            for topic, parts in (source or {}).items() for part, offset in parts.items()}  # fmt: skip
+    if not ends:
+        return None
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tormenta-lag-probe",
+                         "enable.auto.commit": False})  # fmt: skip
+    try:
+        found = consumer.offsets_for_times([TopicPartition(t, p, at_ms) for t, p in ends], timeout=10)
+        unread = 0
+        for tp in found:
+            first_at = tp.offset if tp.offset >= 0 else consumer.get_watermark_offsets(tp, timeout=10)[1]
+            unread += max(0, first_at - ends[(tp.topic, tp.partition)])
+        return unread
+    finally:
+        consumer.close()
 
 
 def consumer_lag(bootstrap: str, end_offsets: list[dict]) -> int | None:

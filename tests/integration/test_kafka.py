@@ -121,3 +121,31 @@ def test_the_provider_hook_makes_topics_with_their_config_and_names_the_servers(
         assert retention == str(2 * 3_600_000)
     finally:
         hook.delete_topic([s.name for s in specs])
+
+
+def test_records_a_query_has_not_read_before_a_time_are_counted_per_partition(stack, unique):
+    """The agree task's 'caught up' test: one partition read past the window's end says nothing of
+    another one still behind it (a max over partitions did, and the check then failed falsely)."""
+    from confluent_kafka import Producer
+
+    from tormenta import microbatch
+
+    topic = f"test.unread.{unique}"
+    ensure_topics(stack.kafka_bootstrap, [TopicSpec(topic, partitions=2)])
+    end = int(time.time() * 1000) - 60_000
+    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap, "enable.idempotence": True, "acks": "all"})
+    for part, before, after in ((0, 5, 3), (1, 7, 0)):  # partition 1 has nothing at or after the end
+        for i in range(before + after):
+            ts = end - 30_000 + i if i < before else end + 1_000 + i
+            producer.produce(topic, value=b"x", partition=part, timestamp=ts)
+    assert producer.flush(30) == 0
+
+    def unread(p0: int, p1: int) -> int | None:
+        progress = {"result": {"read": 1}, "progress": {"endOffsets": [{topic: {"0": p0, "1": p1}}]}}
+        return microbatch.unread_before(stack.kafka_bootstrap, progress, end)
+
+    assert unread(8, 2) == 5  # partition 0 read past the end, partition 1 five records short of it
+    assert unread(3, 7) == 2  # partition 1 read to its end, partition 0 two records short of the end
+    assert unread(5, 7) == 0  # every record before the end read in both
+    assert unread(0, 0) == 12
+    assert microbatch.unread_before(stack.kafka_bootstrap, None, end) is None  # no micro-batch yet

@@ -554,12 +554,3 @@ def test_a_stuck_pipeline_is_stopped_and_fails_and_a_retry_cannot_end_green():
     retry.sleep = sleep
     with pytest.raises(microbatch.SupervisionError, match="parts of the run failed: supervise: stuck"):
         microbatch.supervise(retry)
-
-
-def test_how_far_the_newest_micro_batch_is_behind_a_window_end():
-    end = 1_000_000
-    assert microbatch.behind(None, end) == float("inf")  # nothing stored yet
-    assert microbatch.behind({"result": {"read": 10, "max_event_time": end - 20_000}}, end) == 25.0
-    assert microbatch.behind({"result": {"read": 10, "max_event_time": end + 4_000}}, end) == 1.0  # the margin
-    assert microbatch.behind({"result": {"read": 10, "max_event_time": end + 5_000}}, end) is None
-    assert microbatch.behind({"result": {"read": 0, "max_event_time": None}}, end) is None  # Kafka had nothing new
