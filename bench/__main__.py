@@ -18,7 +18,7 @@ from html import escape
 
 from bench.common import RESULTS, Figure, fmt, machine, write_results
 
-BENCHES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8")
+BENCHES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9")
 
 
 def run_bench(name: str, args) -> list[Figure]:
@@ -54,6 +54,10 @@ def run_bench(name: str, args) -> list[Figure]:
         from bench import b8_ui
 
         return b8_ui.run(args.runs, args.b8_runs, args.b8_events, args.b8_samples)
+    if name == "B9":
+        from bench import b9_lanes
+
+        return b9_lanes.run(args.runs, args.b9_probes)
     raise ValueError(name)
 
 
@@ -110,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--b8-runs", type=int, default=1_000, help="runs of each pipeline in the UI bench's history")
     p.add_argument("--b8-events", type=int, default=1_000_000, help="stored events in the UI bench's namespace")
     p.add_argument("--b8-samples", type=int, default=40, help="views timed per run")
+    p.add_argument("--b9-probes", type=int, default=30, help="positions timed one at a time per lane and run")
     args = p.parse_args(argv)
     chosen = [b.strip().upper() for b in args.only.split(",") if b.strip()]
     unknown = sorted(set(chosen) - set(BENCHES))

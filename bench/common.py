@@ -109,3 +109,15 @@ class Stopwatch:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.t0
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float = 60) -> None:
+    """Stop a process started in its own session and all it started (spark-submit's JVM and the
+    Python driver): SIGTERM to the group, SIGKILL after ``grace_s``."""
+    import signal
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

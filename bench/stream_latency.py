@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import stop_group  # noqa: E402
 from tormenta import metrics, stack  # noqa: E402
 from tormenta.contracts import table_name  # noqa: E402
 from tormenta.hbase import HBaseEndpoint  # noqa: E402
@@ -81,12 +80,7 @@ def one_run(args, s) -> dict:
                 break
             time.sleep(1)
     finally:
-        # The whole process group: spark-submit's JVM and the Python driver it started.
-        os.killpg(spark.pid, signal.SIGTERM)
-        try:
-            spark.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(spark.pid, signal.SIGKILL)
+        stop_group(spark)
     written = {r["label"]: r["written_at"] for r in results}
     busy = sorted((r for r in results if r["read"]), key=lambda r: r["started_at"])
     # Warm-up: Spark's Python workers, imports and first connections make the batches of the

@@ -112,10 +112,11 @@ def tormenta_microbatch():
         meter_namespace="{{ params.namespace }}",
         meter_services=True,
         graceful_kill=True,  # marked failed: the driver stops its query, the next run resumes it
+        task_slots="{{ realtime_task_slots() if params.mode == 'real-time' else '' }}",
         application_args=StreamArgs(
             bootstrap="{{ kafka_bootstrap() }}", interval="{{ params.interval }}",
             max_offsets_per_trigger="{{ params.max_records_per_batch }}",
-            query_name="{{ query_name(params.namespace) }}", query_version="{{ params.query_version }}",
+            query_name="{{ query_name(params.namespace, params.mode) }}", query_version="{{ params.query_version }}",
             namespace="{{ params.namespace }}", control_run="{{ run_id }}", mode="{{ params.mode }}",
             **HBASE_FROM_CONNECTION,
         ).to_argv(),
@@ -139,7 +140,7 @@ def tormenta_microbatch():
 
         def watch() -> dict:
             with hook.session() as conn:
-                progress = microbatch.latest_progress(conn, ns)
+                progress = microbatch.latest_progress(conn, ns, params["mode"])
             ends = (progress or {}).get("progress", {}).get("endOffsets") or []
             return microbatch.describe(progress, microbatch.consumer_lag(bootstrap, ends))
 

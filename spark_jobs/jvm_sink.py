@@ -92,6 +92,19 @@ def write(mutations: DataFrame, settings: str, buffer_bytes: int = WRITE_BUFFER_
     return _report(out)
 
 
+REALTIME_FLUSH_MS = 50  # the real-time sink flushes a row at most this long after it reached it
+
+
+def foreach_writer(writer, settings: str, buffer_bytes: int = WRITE_BUFFER_BYTES, flush_ms: int = REALTIME_FLUSH_MS):
+    """A ``DataStreamWriter`` of mutations -> the same, writing them through the JVM
+    ``HBaseForeachWriter`` (a foreach sink, which real-time mode accepts; ``foreachBatch`` it
+    refuses). PySpark's ``foreach`` takes only Python writers, so the JVM writer is set on the
+    JVM side of the same builder."""
+    spark = writer._spark
+    writer._jwrite = writer._jwrite.foreach(_jvm(spark, "HBaseForeachWriter")(settings, buffer_bytes, flush_ms))
+    return writer
+
+
 def bulk_load(mutations: DataFrame, settings: str, staging_dir: str, partitions: int,
               latency_edges: tuple[int, ...] = ()) -> dict[tuple[str, str], Written]:  # fmt: skip
     """Write the mutations as HFiles under ``staging_dir`` (a Hadoop path the region servers can

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs import jvm_sink
 from spark_jobs.context import BatchContext, mutation, mutations, text, with_feature_steps
-from spark_jobs.rules import FEATURES, RULES
+from spark_jobs.rules import FEATURES, REALTIME, RULES
 from spark_jobs.validation import classify, dedupe, event_row_key_sql, sql_str
 from tormenta import latency, metrics
 from tormenta.contracts import BY_TOPIC, KINDS, EventKind
@@ -174,6 +174,31 @@ def batch_mutations(classified: DataFrame, ctx: BatchContext, refs, topics: dict
     for kind in sorted({k.name for k in topics.values()}):
         out += RULES[kind](good.where(F.col("kind") == kind), ctx, refs)
     return union_all(out)
+
+
+def realtime_topics(topics: dict[str, EventKind]) -> dict[str, EventKind]:
+    """The topics whose kind has a stateless real-time rule (``rules.REALTIME``)."""
+    return {t: k for t, k in topics.items() if k.name in REALTIME}
+
+
+def realtime_mutations(raw: DataFrame, ctx: BatchContext, refs, topics: dict[str, EventKind]) -> DataFrame:
+    """The real-time lane: Kafka rows -> mutations, each record on its own, in Spark's real-time
+    mode (no shuffle, no state, no lookup). The contract's checks and the expectations as in a
+    micro-batch; a bad record becomes its dead letter, a good one goes through its kind's
+    stateless rule. Not here: duplicates across batches (that needs a lookup; the rule's writes
+    are idempotent, so a copy rewrites the same cells) and the per-batch counts. A record that does
+    not meet a ``fail`` expectation fails the query (``raise_error``): nothing after it is written."""
+    jvm_sink.register(raw.sparkSession)
+    checked = with_expectations(classify(kafka_rows(raw), topics).selectExpr("*", "false AS dup_cross"), topics)
+    fail = ("CASE WHEN size(_failed) > 0 THEN raise_error(concat('expectation ', _failed[0], ' (action fail) not "
+            "met by ', topic, '/', partition, '@', offset)) END")  # fmt: skip
+    outputs: list[tuple[str, str]] = [("reason IS NOT NULL", dead_letter(ctx))]
+    for kind in sorted({k.name for k in topics.values()}):
+        good = f"reason IS NULL AND kind = {sql_str(kind)}"
+        outputs += [(good, m) for m in REALTIME[kind](ctx, refs)]
+    # One projection of the one source: real-time mode refuses a union of the same source twice
+    # (STREAMING_REAL_TIME_MODE.IDENTICAL_SOURCES_IN_UNION_NOT_SUPPORTED).
+    return mutations(checked.where(f"{fail} IS NULL"), *outputs)
 
 
 def union_all(frames: list[DataFrame]) -> DataFrame:

@@ -64,7 +64,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.topics[topic] = KINDS[kind_name]
     if args.control_run is not None and not re.fullmatch(r"[A-Za-z0-9_.:+\-]{1,250}", args.control_run):
         p.error("--control-run: not an Airflow run id")
-    args.query_name = args.query_name or query_name(args.namespace)
+    args.query_name = args.query_name or query_name(args.namespace, args.mode)
+    if args.mode == "real-time":
+        from spark_jobs.pipeline import realtime_topics
+
+        lanes = realtime_topics(args.topics)
+        if not lanes:
+            p.error("--mode real-time: no kind this query reads has a real-time rule (EventKind.realtime)")
+        args.skipped_topics = sorted(set(args.topics) - set(lanes))
+        args.topics = lanes
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,100}", args.query_name):
         p.error("--query-name may only contain letters, digits, '_', '-', '.'")
     return args
@@ -82,11 +90,14 @@ def query_shape(spark, args, endpoint, refs) -> dict:
     of a micro-batch over no rows, built with a fixed label. The interval and the batch size
     limit are left out: they may change on one checkpoint."""
     from spark_jobs.context import BatchContext
-    from spark_jobs.pipeline import batch_mutations, classified_batch
+    from spark_jobs.pipeline import batch_mutations, classified_batch, realtime_mutations
 
-    ctx = BatchContext(label="s0000000000000", seq=0, endpoint=endpoint, namespace=args.namespace)
     empty = spark.createDataFrame([], KAFKA_SOURCE_SCHEMA)
-    plan = batch_mutations(classified_batch(empty, ctx, args.topics), ctx, refs.get(), args.topics)
+    if args.mode == "real-time":
+        plan = realtime_mutations(empty, realtime_context(args, endpoint), refs.get(), args.topics)
+    else:
+        ctx = BatchContext(label="s0000000000000", seq=0, endpoint=endpoint, namespace=args.namespace)
+        plan = batch_mutations(classified_batch(empty, ctx, args.topics), ctx, refs.get(), args.topics)
     key = "spark.sql.debug.maxToStringFields"  # the plan's text in full: by default, 25 fields and "... N more"
     before = spark.conf.get(key, None)
     spark.conf.set(key, "1000000")
@@ -115,6 +126,32 @@ def plan_fingerprint(text: str, args) -> dict:
     }
 
 
+class RealtimeSlots(RuntimeError):
+    """Fewer task slots than a real-time query has Kafka partitions to read."""
+
+
+def check_realtime_slots(spark, args) -> None:
+    """Real-time mode runs one task per Kafka partition, all at once, for the whole batch: with
+    fewer slots the partitions left over are not read until a slot frees, at the batch's end
+    (seen: two of four partitions unread for minutes on ``local[2]``). Refuse that up front."""
+    from confluent_kafka.admin import AdminClient
+
+    meta = AdminClient({"bootstrap.servers": args.bootstrap}).list_topics(timeout=30)
+    parts = sum(len(meta.topics[t].partitions) for t in args.topics if t in meta.topics)
+    slots = spark.sparkContext.defaultParallelism
+    if slots < parts:
+        raise RealtimeSlots(f"real-time mode reads {parts} Kafka partitions ({', '.join(sorted(args.topics))}) with "
+                            f"one long task each, but this driver has {slots} task slot(s): give it {parts} "
+                            "(a local master local[<n>], or executor cores)")  # fmt: skip
+
+
+def realtime_context(args, endpoint):
+    """The real-time lane's one context: its rows carry ``d:batch`` = ``realtime-v<version>``."""
+    from spark_jobs.context import BatchContext
+
+    return BatchContext(label=f"realtime-v{args.query_version}", seq=0, endpoint=endpoint, namespace=args.namespace)
+
+
 KAFKA_SOURCE_SCHEMA = ("key binary, value binary, topic string, partition int, offset bigint, "
                        "timestamp timestamp, timestampType int")  # fmt: skip
 
@@ -123,8 +160,10 @@ def batch_seq(version: int, batch_id: int) -> int:
     return version * 1_000_000_000 + batch_id
 
 
-def build_listener(endpoint, query_name: str, version: int, namespace: str):
-    """StreamingQueryListener storing Spark's own progress of every batch next to our metrics."""
+def build_listener(endpoint, query_name: str, version: int, namespace: str, realtime: bool = False):
+    """StreamingQueryListener storing Spark's own progress of every batch next to our metrics. In
+    real-time mode there is no ``foreachBatch`` to store a result: the progress of each long
+    batch (one checkpoint interval) stores one, with the rows it read, for the supervisor."""
     from pyspark.sql.streaming import StreamingQueryListener
 
     from tormenta import metrics
@@ -137,7 +176,7 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
             p = event.progress
             if p.name != query_name:
                 return
-            if "addBatch" not in (p.durationMs or {}):
+            if not realtime and "addBatch" not in (p.durationMs or {}):
                 # An idle trigger's report (Spark sends one every noDataProgressEventInterval) has
                 # the last batch's id: stored, it would overwrite that batch's own progress.
                 return
@@ -152,6 +191,10 @@ def build_listener(endpoint, query_name: str, version: int, namespace: str):
             try:
                 with endpoint.session() as conn:
                     metrics.write_progress(conn, namespace, query_name, batch_seq(version, p.batchId), doc)
+                    if realtime:
+                        metrics.write_result(conn, namespace, query_name, batch_seq(version, p.batchId), {
+                            "label": f"r{batch_seq(version, p.batchId):013d}", "mode": "real-time",
+                            "read": p.numInputRows, "written_at": int(time.time() * 1000)})  # fmt: skip
             except Exception:  # metrics must never stop the pipeline
                 log.exception("could not store progress of batch %s", p.batchId)
 
@@ -282,17 +325,21 @@ def main(argv: list[str] | None = None) -> int:
     # one shuffle partition per core keeps the tasks (and HBase flushes) per batch few.
     spark.conf.set("spark.sql.adaptive.enabled", "false")
     spark.conf.set("spark.sql.shuffle.partitions", str(spark.sparkContext.defaultParallelism))
-    spark.streams.addListener(build_listener(endpoint, args.query_name, args.query_version, args.namespace))
+    spark.streams.addListener(build_listener(endpoint, args.query_name, args.query_version, args.namespace,
+                                             realtime=args.mode == "real-time"))  # fmt: skip
+    if getattr(args, "skipped_topics", None):
+        log.warning("real-time mode reads only the kinds with a real-time rule; not read: %s", args.skipped_topics)
 
-    stream = (
+    reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", args.bootstrap)
         .option("subscribe", ",".join(sorted(args.topics)))
         .option("startingOffsets", args.starting_offsets)
-        .option("maxOffsetsPerTrigger", args.max_offsets_per_trigger)
         .option("failOnDataLoss", "true")
-        .load()
     )
+    if args.mode != "real-time":  # real-time mode refuses it: "not compatible with real time mode"
+        reader = reader.option("maxOffsetsPerTrigger", args.max_offsets_per_trigger)
+    stream = reader.load()
 
     def on_batch(df, batch_id: int) -> None:
         ctx = BatchContext(label=f"s{batch_seq(args.query_version, batch_id):013d}",
@@ -321,31 +368,44 @@ def main(argv: list[str] | None = None) -> int:
                                                   owner, what="namespace", **locks))  # fmt: skip
         guard.enter_context(checkpoints.exclusive(checkpoint, owner, **locks))
         ControlPlane(endpoint, args.namespace).claim_role("stream")
+        if args.mode == "real-time":
+            check_realtime_slots(spark, args)
         shape = query_shape(spark, args, endpoint, refs)
         if checkpoints.check_shape(checkpoint, shape, checkpoints.files_for(checkpoint, spark)) == "adopted":
             log.warning("checkpoint %s had no recorded query shape: recorded this query's %s", checkpoint, shape)
-    except (checkpoints.CheckpointError, RoleError) as exc:
+    except (checkpoints.CheckpointError, RoleError, RealtimeSlots) as exc:
         guard.close()
         print(f"{failures.FATAL_PREFIX} {exc}", file=sys.stderr, flush=True)
         return failures.EXIT_FATAL
     with guard:
-        return run_query(spark, stream, on_batch, args, endpoint, checkpoint, guard, stop_now)
+        return run_query(spark, stream, on_batch, args, endpoint, checkpoint, guard, stop_now, refs)
 
 
 def run_query(spark, stream, on_batch, args, endpoint, checkpoint: str, locks: contextlib.ExitStack,
-              stop_now: StopNow) -> int:  # fmt: skip
+              stop_now: StopNow, refs=None) -> int:  # fmt: skip
     """Start the query on its (locked, shape-checked) checkpoint and run it until it should stop.
 
     The locks go as soon as the query has stopped, before the stop is confirmed: the run taken
     over to may start its driver right after the confirmation."""
-    writer = (stream.writeStream.queryName(args.query_name).foreachBatch(on_batch)
-              .option("checkpointLocation", checkpoint))  # fmt: skip
-    if args.mode == "triggered":  # what is in Kafka now, in batches of at most maxOffsetsPerTrigger, then it ends
-        query = writer.trigger(availableNow=True).start()
+    writer = stream.writeStream.queryName(args.query_name).option("checkpointLocation", checkpoint)
+    if args.mode == "real-time":  # each record as it arrives, through the JVM foreach sink
+        from spark_jobs import jvm_sink
+        from spark_jobs.pipeline import realtime_mutations
+        from tormenta.jobs import REALTIME_CHECKPOINT
+
+        ctx = realtime_context(args, endpoint)
+        writer = jvm_sink.foreach_writer(realtime_mutations(stream, ctx, refs.get(), args.topics).writeStream
+                                         .queryName(args.query_name).option("checkpointLocation", checkpoint),
+                                         ctx.settings)  # fmt: skip
+        query = writer.outputMode("update").trigger(realTime=REALTIME_CHECKPOINT).start()
+        log.warning("query %s v%d running in real-time mode (checkpoint every %s), checkpoint %s",
+                    args.query_name, args.query_version, REALTIME_CHECKPOINT, checkpoint)  # fmt: skip
+    elif args.mode == "triggered":  # what is in Kafka now, in batches of at most maxOffsetsPerTrigger, then it ends
+        query = writer.foreachBatch(on_batch).trigger(availableNow=True).start()
         log.warning("query %s v%d running triggered (what Kafka holds now, then it ends), checkpoint %s",
                     args.query_name, args.query_version, checkpoint)  # fmt: skip
     else:
-        query = writer.trigger(processingTime=spark_interval(args.interval_seconds)).start()
+        query = writer.foreachBatch(on_batch).trigger(processingTime=spark_interval(args.interval_seconds)).start()
         log.warning("query %s v%d running every %.3fs, checkpoint %s", args.query_name, args.query_version,
                     args.interval_seconds, checkpoint)  # fmt: skip
     control = None
@@ -355,7 +415,7 @@ def run_query(spark, stream, on_batch, args, endpoint, checkpoint: str, locks: c
         control = ControlPlane(endpoint, args.namespace)
     stopped_now = None
     try:
-        if args.until_idle and args.mode != "triggered":
+        if args.until_idle and args.mode == "always-on":
             query.processAllAvailable()
             query.stop()
         else:

@@ -110,11 +110,13 @@ def topics_for(namespace: str = DEFAULT_NAMESPACE) -> dict[str, EventKind]:
 # Physical name = "<namespace>_<logical>".
 
 
-def query_name(namespace: str = DEFAULT_NAMESPACE) -> str:
-    """The namespace's one streaming query: its checkpoint folder and its metrics rows' prefix.
-    The micro-batch DAG and ``tormenta stream`` (by hand) run the same query."""
+def query_name(namespace: str = DEFAULT_NAMESPACE, mode: str = "always-on") -> str:
+    """The namespace's streaming query: its checkpoint folder and its metrics rows' prefix.
+    The micro-batch DAG and ``tormenta stream`` (by hand) run the same query. Always-on and
+    triggered runs share it (one checkpoint: a triggered run takes up where the last run stopped);
+    the real-time mode runs another plan, so it has a query (checkpoint, metrics) of its own."""
     check_namespace(namespace)
-    return f"{namespace}_microbatch"
+    return f"{namespace}_realtime" if mode == "real-time" else f"{namespace}_microbatch"
 
 
 def table_name(logical: str, namespace: str = DEFAULT_NAMESPACE) -> str:

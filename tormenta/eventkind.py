@@ -61,6 +61,9 @@ class EventKind:
     tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     # Named data-quality expectations (warn / drop / fail), checked after the contract.
     expectations: tuple[Expectation, ...] = ()
+    # What the kind's stateless real-time rule writes (its rules.py ``realtime_mutations``), or ""
+    # when it has none: only such kinds run in the micro-batch DAG's real-time mode.
+    realtime: str = ""
     # Set by discovery: the kind's folder as a package ("kinds.social"); its parts live there.
     package: str = field(default="", compare=False)
 

@@ -24,11 +24,16 @@ HBASE_FROM_CONNECTION = {"hbase_host": "{{ hbase_host() }}", "hbase_port": "{{ h
                          "hbase_zookeeper": "{{ hbase_zookeeper() }}"}  # fmt: skip
 
 
+# Spark's real-time mode: the duration of one long-running batch, i.e. how often it checkpoints.
+REALTIME_CHECKPOINT = "30 seconds"
 # How the streaming job runs its query: the micro-batch DAG's ``mode`` Param and ``--mode``.
 STREAM_MODES = {
     "always-on": "a micro-batch every interval until the run is stopped (Spark's processingTime trigger)",
     "triggered": "every record already in Kafka when the query starts, in micro-batches of at most max "
                  "records, then the query ends (Spark's availableNow trigger)",
+    "real-time": "each record as it arrives, through the kinds' stateless rules only (Spark's real-time "
+                 f"mode: a JVM foreach sink, update output mode), checkpointed every {REALTIME_CHECKPOINT} "
+                 "until the run is stopped",
 }
 
 

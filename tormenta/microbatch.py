@@ -22,6 +22,8 @@ from tormenta.jobs import STREAM_MODES
 DAG_ID = "tormenta_microbatch"
 STOP_DAG_ID = "tormenta_microbatch_stop"
 STORM_DAG_ID = "tormenta_storm"
+TRIGGERED_DAG_ID = "tormenta_microbatch_triggered"
+TRIGGERED_SCHEDULE = "*/5 * * * *"  # a triggered run every 5 minutes, once the DAG is unpaused
 
 log = logging.getLogger("tormenta.microbatch")
 
@@ -36,6 +38,21 @@ def stop_params() -> dict[str, Any]:
         "reason": Param("stopped from the Airflow UI", type="string", maxLength=200, title="Reason",
                         description="Recorded with the stop request."),
     }  # fmt: skip
+
+
+def triggered_params() -> dict[str, Any]:
+    """The scheduled triggered runs' form: which namespace's topics each run drains."""
+    from airflow.sdk import Param
+
+    return {
+        "namespace": Param(DEFAULT_NAMESPACE, type="string", pattern=NAMESPACE_PATTERN, title="Namespace",
+                           description="Namespace whose topics each triggered run drains."),
+    }  # fmt: skip
+
+
+def triggered_conf(namespace: str) -> dict[str, Any]:
+    """The micro-batch run a scheduled triggered run starts (checked like any trigger)."""
+    return {"mode": "triggered", "namespace": namespace}
 
 
 def sources() -> dict[str, ModuleType]:
@@ -102,9 +119,11 @@ def params() -> dict[str, Any]:
                       description="always-on: the ingestors run and a micro-batch is taken every interval "
                                   "until the run is stopped. triggered: no ingestors run; the query takes "
                                   "every record already in the namespace's topics (put there by ingestors "
-                                  "running elsewhere), then the run ends: schedulable. Spark's real-time mode "
-                                  "is not offered yet: it refuses the foreachBatch sink this query writes "
-                                  "through (STREAMING_REAL_TIME_MODE.OPERATOR_OR_SINK_NOT_IN_ALLOWLIST)."),
+                                  "running elsewhere), then the run ends: schedulable (DAG "
+                                  "tormenta_microbatch_triggered). real-time: the ingestors run and each record "
+                                  "is processed as it arrives (Spark's real-time mode), by the kinds' stateless "
+                                  "rules only (geo: validation, dead letters, latest position per device); the "
+                                  "interval is not used, and the job holds one task slot per Kafka partition."),
         "sources": Param(names, type="array", minItems=1, uniqueItems=True, examples=names,
                          items={"type": "string", "enum": names}, title="Sources",
                          description="; ".join(f"{name}: {m.SOURCE_TITLE}" for name, m in offered.items()) + "."),
@@ -162,7 +181,17 @@ def plan(p: dict[str, Any], cores: int | None = None) -> Plan:
         rate_total, int(weighted_bytes / rate_total), interval_s,
         cores=cores, ingestors=len(specs),
     )  # fmt: skip
-    return Plan(interval_s=interval_s, ingestors=specs, capacity=cap.as_dict(), warnings=list(cap.warnings))
+    warnings = list(cap.warnings)
+    if p.get("mode") == "real-time":
+        from tormenta.contracts import KINDS
+        from tormenta.jobs import REALTIME_CHECKPOINT
+
+        lanes = {k.folder: k.realtime for k in KINDS.values()}
+        warnings += [f"{name}: its kind has no real-time rule, so this run does not process its events: they wait "
+                     "in Kafka for the next always-on or triggered run" for name in p["sources"] if not lanes.get(name)]
+        warnings.append("real-time: the interval is not used; each record is processed as it arrives and the query "
+                        f"checkpoints every {REALTIME_CHECKPOINT}")  # fmt: skip
+    return Plan(interval_s=interval_s, ingestors=specs, capacity=cap.as_dict(), warnings=warnings)
 
 
 def trigger_problem(conf: dict[str, Any] | None) -> str | None:
@@ -199,11 +228,11 @@ def handover_target(queued: list[dict[str, Any]], warned: set[str], log: logging
 
 
 # --- watching a running pipeline -----------------------------------------------------------------
-def latest_progress(conn, namespace: str) -> dict[str, Any] | None:
-    """Newest micro-batch metrics of the namespace's query: our result row + Spark's progress."""
+def latest_progress(conn, namespace: str, mode: str = "always-on") -> dict[str, Any] | None:
+    """Newest micro-batch metrics of the namespace's query (of ``mode``): our result row + Spark's progress."""
     from tormenta import metrics
 
-    return metrics.latest(conn, namespace, query_name(namespace))
+    return metrics.latest(conn, namespace, query_name(namespace, mode))
 
 
 def unread_before(bootstrap: str, progress: dict[str, Any] | None, at_ms: int) -> int | None:

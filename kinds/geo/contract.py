@@ -27,6 +27,7 @@ KIND = EventKind(
         Expectation("position within a served city", IN_A_CITY, "warn"),
         Expectation("speed under 250 km/h", "speed_kmh < 250", "drop"),
     ),
+    realtime="the contract's validation and dead letters, the expectations, the latest position per device",
     tables={
         # latest position per device, row "<device_id>"; cell timestamp = event time (newest wins)
         "geo_latest": {"d": {"max_versions": 1}},

@@ -30,6 +30,26 @@ def haversine_sql(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
     return f"2 * {EARTH_RADIUS_M!r}D * asin(least(1.0D, sqrt({a})))"
 
 
+def latest_mutation(ctx, zone: str = "zone") -> str:
+    """SQL: the latest position of a device, in ``zone`` (SQL). Cell timestamp = event time and
+    one version kept: the newest position wins whatever order the writes land in."""
+    from spark_jobs.context import mutation, text
+    from spark_jobs.validation import key_part_sql, sql_str
+
+    # The cells in this order: the order is part of the analyzed plan, which a checkpoint keeps.
+    cells = {f"d:{n}": text(zone if n == "zone" else n)
+             for n in ("lat", "lon", "speed_kmh", "zone", "trip_id", "event_time", "event_id")}  # fmt: skip
+    return mutation(ctx.t("geo_latest"), key_part_sql("device_id"), "event_time",
+                    {**cells, "d:batch": text(sql_str(ctx.label))})  # fmt: skip
+
+
+def realtime_mutations(ctx, refs) -> list[str]:
+    """The stateless part of the rules, for Spark's real-time mode (no shuffle, no state, no
+    lookup), as mutations (SQL) of each good position as it arrives: its device's latest
+    position, with its zone. ``KIND.realtime`` says what it writes."""
+    return [latest_mutation(ctx, zone_sql(refs.zones))]
+
+
 def mutations(events, ctx, refs):
     """The new positions of a batch -> HBase mutations: positions with zone, computed speed and
     driver/vehicle/city; the latest position per device; zone enter/leave events; this batch's
@@ -85,10 +105,7 @@ def mutations(events, ctx, refs):
     })  # fmt: skip
     position = mutation(ctx.t(KIND.events_table), event_row_key_sql(), ctx.ts, cells, metric="'good'",
                         event_time="event_time")  # fmt: skip
-    latest = mutation(ctx.t("geo_latest"), key_part_sql("device_id"), "event_time", {
-        **{f"d:{n}": text(n) for n in ("lat", "lon", "speed_kmh", "zone", "trip_id", "event_time", "event_id")},
-        "d:batch": text(label),
-    })  # fmt: skip
+    latest = latest_mutation(ctx)
     state = "to_json(named_struct('event_time', event_time, 'lat', lat, 'lon', lon, 'trip_id', trip_id, 'zone', zone))"
     new_state = mutation(ctx.t("geo_state"), key_part_sql("device_id"), ctx.ts, {"s:last": text(state)})
     zone_event = mutation(

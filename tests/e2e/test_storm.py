@@ -45,6 +45,7 @@ def test_a_storm_on_a_running_pipeline_is_bounded_exact_and_recovers(admin, stac
         admin.wait_for_run(STOP, stop, timeout=900)
     assert admin.wait_for_run(MB, run, timeout=300)["state"] == "success"
     print(f"storm: {storm}")
+    shown_on_the_comparison_page(stack, run)
 
     state = ControlPlane(HBaseEndpoint(stack.bind_host, stack.thrift_port), ns).state(run)
     acked = sum(doc["report"]["acked"] for name, doc in state["stopped"].items() if name.startswith("social"))
@@ -57,3 +58,22 @@ def test_a_storm_on_a_running_pipeline_is_bounded_exact_and_recovers(admin, stac
     assert storm["max_records_per_batch"] <= MAX_RECORDS  # bounded batches through the backlog
     assert storm["peak_p50_ms"] > storm["bound_ms"], storm  # the storm did build a backlog ...
     assert storm["recovered_s"] >= 0  # ... and the run came back from it
+
+
+def shown_on_the_comparison_page(stack, run: str) -> None:
+    """What a user sees: the freshness chart with the storm's band, and the storms table with the time it took to recover (headless Chromium, as viewer)."""
+    import json
+
+    from tests.e2e.browser import logged_in, shoot
+    from tormenta.stack.airflow_setup import passwords_file
+
+    viewer = json.loads(passwords_file(stack).read_text())["viewer"]
+    with logged_in(stack.airflow_url, "viewer", viewer, height=1600) as page:
+        page.goto(f"{stack.airflow_url}/tormenta/compare?{urllib.parse.urlencode({'micro': run})}")
+        page.get_by_text("Storms on demand (tormenta_storm)").wait_for(timeout=60_000)
+        bands = page.locator("svg text", has_text="storm pol-03 x50")
+        assert bands.count() == 1, bands.count()  # the storm's band on the freshness chart (time on its x axis)
+        row = page.locator("tr", has_text="pol-03 ×50")
+        assert row.count() == 1 and row.locator("td").last.inner_text().endswith(" s")  # recovered after N s
+        page.locator("h2", has_text="Storms on demand").scroll_into_view_if_needed()
+        shoot(page, "compare-storm")

@@ -56,8 +56,8 @@ class Env:
         assert res.returncode == 0, res.stderr[-5000:]
         return res
 
-    def start(self, **kw) -> subprocess.Popen:
-        cmd = spark_submit_command("streaming", [*self.args(**kw), "--run-seconds", "600"])
+    def start(self, master: str = "local[2]", **kw) -> subprocess.Popen:
+        cmd = spark_submit_command("streaming", [*self.args(**kw), "--run-seconds", "600"], master=master)
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 env=python_env(), start_new_session=True)  # fmt: skip
 
@@ -634,3 +634,71 @@ def test_a_triggered_query_takes_what_kafka_holds_in_bounded_batches_then_ends(e
     assert sum(b["read"] for b in batches) == 300 and len(batches) >= 3, batches
     assert all(b["read"] <= 100 for b in batches), batches
     assert len(list(env.table("social_comments").scan())) == 300
+
+
+def ended(proc) -> str:
+    """How a driver ended: the end of its log (its FATAL line, if any, is on stdout, not read here)."""
+    return f"exit {proc.returncode}:\n{proc.stderr.read()[-3000:]}"
+
+
+def test_real_time_mode_writes_each_position_as_it_arrives_and_dead_letters_bad_ones(env):
+    """Spark's real-time mode, the third lane: the geo kind's stateless rule (latest position per
+    device) and the contract's dead letters, through the JVM foreach sink; the social kind, which
+    has no real-time rule, is not read. Prints the latency from a position's send to its row
+    being readable in HBase."""
+    from tormenta import failures
+
+    track = geo_events(devices=5, steps=6, seed=8)
+    newest = {}
+    for e in track:
+        newest[e["device_id"]] = e
+    refused = subprocess.run(spark_submit_command("streaming", [*env.args(extra=("--mode", "real-time")), "--run-seconds", "60"],
+                                                  master="local[2]"), capture_output=True, text=True, timeout=300,
+                             env=python_env())  # two slots for four partitions  # fmt: skip
+    fatal = failures.fatal_line((refused.stdout + refused.stderr).splitlines())
+    assert refused.returncode == failures.EXIT_FATAL and "reads 4 Kafka partitions" in fatal, fatal
+    assert "this driver has 2 task slot(s)" in fatal
+    proc = env.start(master="local[4]", extra=("--mode", "real-time"))
+    try:
+        env.send_geo(track)
+        stale = dict(track[0], event_id=track[0]["event_id"] + "-late")  # older than the device's newest
+        env.send_geo([stale])
+        env.send_raw(env.geo_topic, b"{not json")
+        too_fast = dict(track[1], event_id="too-fast", speed_kmh=300.0, event_time=int(time.time() * 1000))
+        env.send_geo([too_fast])
+        env.send_social(social_events(5))
+        latest = env.table("geo_latest")
+        deadline = time.monotonic() + 240
+        want = {d: e["event_id"] for d, e in newest.items()}
+        while (got := {k.decode(): c.get(b"d:event_id", b"").decode() for k, c in latest.scan()}) != want:
+            assert proc.poll() is None, ended(proc)
+            assert time.monotonic() < deadline, (got, want)
+            time.sleep(0.2)
+        row = latest.row(track[-1]["device_id"].encode())
+        assert row[b"d:batch"] == b"realtime-v1" and row[b"d:zone"] != b""  # the zone from the reference rows
+
+        waits = []  # one position at a time: send, then read until its row shows it
+        for i in range(20):
+            e = dict(track[-1], event_id=f"probe-{i}", event_time=int(time.time() * 1000))
+            sent = time.monotonic()
+            env.send_geo([e])
+            while latest.row(e["device_id"].encode(), columns=[b"d:event_id"]).get(b"d:event_id") != e["event_id"].encode():
+                assert time.monotonic() - sent < 30, f"probe {i} not stored after 30 s"
+                time.sleep(0.005)
+            waits.append((time.monotonic() - sent) * 1000)
+        waits.sort()
+        print(f"real-time lane: send -> readable in HBase, 20 positions: p50 {waits[10]:.0f} ms, max {waits[-1]:.0f} ms")
+
+        dead = {c[b"d:reason"].decode() for _, c in env.table("dead_letters").scan()}
+        assert dead == {"invalid_json", "expectation:speed under 250 km/h"}
+        assert list(env.table("social_comments").scan()) == []  # no real-time rule: not read
+
+        while not [m for m in env.metrics() if m.get("mode") == "real-time"]:  # one per checkpoint (30 s)
+            assert proc.poll() is None, ended(proc)
+            assert time.monotonic() < deadline, "no real-time batch stored its result"
+            time.sleep(1)
+        assert env.metrics()[0]["read"] >= len(track) + 3
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        rc = proc.wait(120)
+    assert rc == failures.EXIT_STOPPED, ended(proc)

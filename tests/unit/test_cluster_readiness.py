@@ -89,10 +89,10 @@ def test_spark_submit_ships_the_code_and_sets_cores_on_a_cluster_master(monkeypa
     monkeypatch.setattr("tormenta.jvm.spark_jar_paths", lambda: [tmp_path / "k.jar"])
     monkeypatch.setattr("tormenta.jvm.spark_classpath_conf", lambda: {})
 
-    def command(master: str) -> list[str]:
+    def command(master: str, task_slots: str = "") -> list[str]:
         monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": master}))
         op = SparkJobOperator(task_id="t", job="streaming", pool_slots=2, checkpoint_root=True,
-                              application_args=["--x", "1"])  # fmt: skip
+                              application_args=["--x", "1"], task_slots=task_slots)  # fmt: skip
         op.prepare({})
         return op._hook._build_spark_submit_command(op.application)
 
@@ -103,6 +103,14 @@ def test_spark_submit_ships_the_code_and_sets_cores_on_a_cluster_master(monkeypa
     assert "spark.driver.host=10.0.0.5" in cmd
     local = command("local[*]")
     assert "--py-files" not in local and local[local.index("--master") + 1] == "local[2]"
+    # a real-time query: one slot per Kafka partition of its topics, whatever the pool slots
+    from tormenta.providers.dags import realtime_task_slots
+
+    assert realtime_task_slots() == 4  # geo's four partitions: the one kind with a real-time rule
+    rt = command("local[*]", task_slots=str(realtime_task_slots()))
+    assert rt[rt.index("--master") + 1] == "local[4]" and rt[rt.index("--total-executor-cores") + 1] == "4"
+    rt = command("spark://10.0.0.1:7077", task_slots="4")
+    assert rt[rt.index("--total-executor-cores") + 1] == "4"
 
 
 def test_topic_replication_and_min_isr_come_from_settings(monkeypatch):

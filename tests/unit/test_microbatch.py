@@ -332,9 +332,24 @@ def test_a_triggered_run_plans_no_ingestors_and_passes_its_mode_to_the_job():
     args = StreamArgs.parser("x").parse_args(["--bootstrap", "b", "--mode", "triggered"])
     assert args.mode == "triggered"
     with pytest.raises(SystemExit):
-        StreamArgs.parser("x").parse_args(["--bootstrap", "b", "--mode", "real-time"])
+        StreamArgs.parser("x").parse_args(["--bootstrap", "b", "--mode", "continuous"])
     form = microbatch.params()
     assert form["mode"].value == "always-on" and list(form)[:3] == ["interval", "mode", "sources"]
+
+
+def test_a_real_time_run_plans_its_ingestors_and_warns_of_what_it_does_not_process():
+    from tormenta.jobs import StreamArgs
+
+    both = microbatch.plan(defaults(mode="real-time", sources=["social", "geo"]))
+    assert both.ingestors == microbatch.plan(defaults(sources=["social", "geo"])).ingestors  # as always-on
+    assert [w for w in both.warnings if "no real-time rule" in w] == [
+        "social: its kind has no real-time rule, so this run does not process its events: they wait in Kafka for "
+        "the next always-on or triggered run"]
+    assert any("the interval is not used" in w for w in both.warnings)
+    geo = microbatch.plan(defaults(mode="real-time", sources=["geo"]))
+    assert not [w for w in geo.warnings if "no real-time rule" in w]
+    assert not [w for w in microbatch.plan(defaults(sources=["social"])).warnings if "real-time" in w]
+    assert StreamArgs.parser("x").parse_args(["--bootstrap", "b", "--mode", "real-time"]).mode == "real-time"
 
 
 def test_supervisor_fails_the_run_when_a_part_failed_for_good():

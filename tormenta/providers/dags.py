@@ -45,7 +45,16 @@ def topics(namespace: str) -> str:
     return ",".join(topics_for(namespace))
 
 
-MACROS = {f.__name__: f for f in (kafka_bootstrap, hbase_host, hbase_port, hbase_zookeeper, topics, query_name)}
+def realtime_task_slots() -> int:
+    """Task slots a real-time query needs: one per partition of the topics it reads (the kinds
+    with a real-time rule), each a task that runs for the whole batch."""
+    from tormenta.contracts import KINDS, TOPIC_PARTITIONS
+
+    return TOPIC_PARTITIONS * sum(1 for k in KINDS.values() if k.realtime)
+
+
+MACROS = {f.__name__: f for f in (kafka_bootstrap, hbase_host, hbase_port, hbase_zookeeper, topics, query_name,
+                                  realtime_task_slots)}  # fmt: skip
 
 
 def dag_args(dag_id: str, doc: str | None, tag: str, schedule: str | None = None,

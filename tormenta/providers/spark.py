@@ -174,11 +174,11 @@ class SparkJobOperator(SparkSubmitOperator):
       ``<meter_namespace>_run_resources`` as component ``spark:<task_id>``.
     """
 
-    template_fields = (*SparkSubmitOperator.template_fields, "meter_namespace")
+    template_fields = (*SparkSubmitOperator.template_fields, "meter_namespace", "task_slots")
 
     def __init__(self, *, job: str, conf: dict[str, Any] | None = None, checkpoint_root: bool = False,
                  meter_namespace: str | None = None, meter_services: bool = False, graceful_kill: bool = False,
-                 **kwargs: Any) -> None:  # fmt: skip
+                 task_slots: str | int | None = None, **kwargs: Any) -> None:  # fmt: skip
         if not job.isidentifier():
             raise ValueError(f"job must be a module name in spark_jobs/, got {job!r}")
         kwargs.setdefault("application", str(REPO_ROOT / "spark_jobs" / f"{job}.py"))
@@ -190,13 +190,17 @@ class SparkJobOperator(SparkSubmitOperator):
         self.meter_namespace = meter_namespace
         self.meter_services = meter_services
         self.graceful_kill = graceful_kill
+        # Spark's task slots when the job needs more than its pool slots (cores): a real-time query
+        # runs one long task per Kafka partition at once. Templated; empty: the pool slots.
+        self.task_slots = task_slots
         self._meter: dict[str, Any] | None = None
 
     def _get_hook(self) -> SparkSubmitHook:
         """The provider's hook, built from the same operator fields as the provider's own
         ``_get_hook`` (a unit test holds this list to the hook's signature), as the subclass
         above, with the task's pool slots as Spark's cores."""
-        return ProcessGroupSparkSubmitHook(cores=self.pool_slots, graceful=self.graceful_kill, meter=self._meter,
+        slots = int(self.task_slots) if str(self.task_slots or "").strip() else self.pool_slots
+        return ProcessGroupSparkSubmitHook(cores=slots, graceful=self.graceful_kill, meter=self._meter,
                                            **self.hook_kwargs())  # fmt: skip
 
     def hook_kwargs(self) -> dict[str, Any]:

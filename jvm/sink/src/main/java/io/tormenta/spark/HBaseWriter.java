@@ -225,6 +225,35 @@ public final class HBaseWriter {
     }
   }
 
+  /** The {@link Put} of one mutation row (its cells at its explicit timestamp; null cells skipped). */
+  static Put put(Row r, int iRow, int iTs, int iCells, String table) {
+    byte[] key = bytes(r.get(iRow));
+    if (key.length == 0) {
+      throw new IllegalArgumentException("empty row key for table " + table);
+    }
+    long ts = r.getLong(iTs);
+    Map<Object, Object> cells = r.getJavaMap(iCells);
+    Put put = new Put(key);
+    int n = 0;
+    for (Map.Entry<Object, Object> cell : cells.entrySet()) {
+      if (cell.getValue() == null) {
+        continue;
+      }
+      String column = cell.getKey().toString();
+      int colon = column.indexOf(':');
+      if (colon <= 0) {
+        throw new IllegalArgumentException("column is not family:qualifier: " + column);
+      }
+      put.addColumn(column.substring(0, colon).getBytes(StandardCharsets.UTF_8),
+          column.substring(colon + 1).getBytes(StandardCharsets.UTF_8), ts, bytes(cell.getValue()));
+      n++;
+    }
+    if (n == 0) {
+      throw new IllegalArgumentException("mutation without any cell for table " + table + ": " + r);
+    }
+    return put;
+  }
+
   private static Iterator<Row> writePartition(Iterator<Row> rows, String settings, long bufferBytes, int[] idx,
       long[] edges) {
     int iTable = idx[0];
@@ -248,30 +277,8 @@ public final class HBaseWriter {
           counts.computeIfAbsent("\t" + metric, k -> new Tally(edges.length)).rows++;
           continue;
         }
-        byte[] key = bytes(r.get(iRow));
-        if (key.length == 0) {
-          throw new IllegalArgumentException("empty row key for table " + table);
-        }
-        long ts = r.getLong(iTs);
-        Map<Object, Object> cells = r.getJavaMap(iCells);
-        Put put = new Put(key);
-        int n = 0;
-        for (Map.Entry<Object, Object> cell : cells.entrySet()) {
-          if (cell.getValue() == null) {
-            continue;
-          }
-          String column = cell.getKey().toString();
-          int colon = column.indexOf(':');
-          if (colon <= 0) {
-            throw new IllegalArgumentException("column is not family:qualifier: " + column);
-          }
-          put.addColumn(column.substring(0, colon).getBytes(StandardCharsets.UTF_8),
-              column.substring(colon + 1).getBytes(StandardCharsets.UTF_8), ts, bytes(cell.getValue()));
-          n++;
-        }
-        if (n == 0) {
-          throw new IllegalArgumentException("mutation without any cell for table " + table + ": " + r);
-        }
+        Put put = put(r, iRow, iTs, iCells, table);
+        int n = put.size();
         BufferedMutator m = mutators.get(table);
         if (m == null) {
           if (conn == null) {
