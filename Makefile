@@ -76,7 +76,7 @@ test: jars lint browser
 	$(BIN)/pytest -m "unit or integration or e2e"
 
 bench: jars
-	@echo "[bench] B1-B7 on the local stack (not part of make test; ~1 h with 3 runs each)"
+	@echo "[bench] B1-B9 on the local stack (not part of make test; ~1 h with 3 runs each)"
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean-data: down
