@@ -92,7 +92,7 @@ def write(mutations: DataFrame, settings: str, buffer_bytes: int = WRITE_BUFFER_
     return _report(out)
 
 
-REALTIME_FLUSH_MS = 50  # the real-time sink flushes a row at most this long after it reached it
+REALTIME_FLUSH_MS = 50  # the real-time sink flushes a row once it waited this long (timer: every half of it)
 
 
 def foreach_writer(writer, settings: str, buffer_bytes: int = WRITE_BUFFER_BYTES, flush_ms: int = REALTIME_FLUSH_MS):

@@ -18,8 +18,9 @@ import org.apache.spark.sql.Row;
  *
  * <p>Spark's real-time mode accepts a foreach sink but not {@code foreachBatch}, and hands every
  * row to {@link #process} as it arrives, for the whole of a long batch. The mutators therefore
- * flush on a timer (a row buffered for {@code flushMs}) as well as when their buffer fills, and on {@link #close}: a
- * row reaches HBase at most {@code flushMs} after it reached the writer. A mutation the cluster
+ * flush on a timer (a row buffered for {@code flushMs}, looked at every {@code flushMs / 2}) as well as when
+ * their buffer fills, and on {@link #close}: a row reaches HBase about 1.5 {@code flushMs} at most after it
+ * reached the writer. A mutation the cluster
  * refuses fails the task on the next flush (the mutator's default listener throws).
  *
  * <p>Retry: idempotent, as {@link HBaseWriter}: every cell carries its explicit timestamp, so a
