@@ -104,11 +104,13 @@ def _check_html(check: dict[str, Any]) -> str:
     head = (f" &mdash; the batch run's agree task compared {check['compared']:,} aggregate rows: "
             f"{check['same']:,} the same, {check['edge']:,} off by the window's edges only "
             f"(events within {check['edge_ms'] / 1000:g} s of an edge, trips that cross one), "
+            f"{check.get('history', 0):,} off by events the micro-batch path had stored in an earlier run, "
             f"{check['differ']:,} different</p>")  # fmt: skip
     rows = "".join(f"<tr><th>{escape(t['aggregate'])}</th>" + "".join(
-        f'<td class="num">{_num(t[k])}</td>' for k in ("compared", "same", "edge", "differ")) + "</tr>"
+        f'<td class="num">{_num(t.get(k, 0))}</td>' for k in ("compared", "same", "edge", "history", "differ")) + "</tr>"
         for t in check["aggregates"])  # fmt: skip
-    table = ("<table><tr><th>aggregate</th><th>rows compared</th><th>same</th><th>edge</th><th>differ</th></tr>"
+    table = ("<table><tr><th>aggregate</th><th>rows compared</th><th>same</th><th>edge</th><th>history</th>"
+             "<th>differ</th></tr>"
              f"{rows}</table>")  # fmt: skip
     examples = [(t["aggregate"], x) for t in check["aggregates"] for x in t["examples"]]
     if examples:

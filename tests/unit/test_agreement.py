@@ -154,6 +154,40 @@ def test_zone_events_compare_as_sets_and_a_devices_first_position_is_an_edge():
         "batch": {"d:from_zone": "", "d:to_zone": "z2"}}
 
 
+def test_copies_of_events_stored_in_an_earlier_run_are_explained_by_history():
+    """A page feed read again from its start (a new run): the micro-batch path drops the copies of
+    comments it stored in the earlier run (duplicate_event_id), the window counts them."""
+    p = Paths()
+    for i in range(3):
+        p.comment(START + 10_000 + i * 1_000)  # new comments, on both sides
+
+    def copy_of(event_id: str, first_t: int, t: int, author: str = "ana") -> None:
+        """The micro-batch path stored ``event_id`` at ``first_t``; its copy comes at ``t``: a dead
+        letter there, a comment in the window."""
+        p.t("social_comments", "micro").put(event_row_key(event_id), {b"d:event_time": str(first_t).encode(),
+                                            b"d:page_id": b"pol-01", b"d:author": author.encode()})  # fmt: skip
+        doc = {"schema": "social.comment", "v": 1, "event_id": event_id, "event_time": t, "page_id": "pol-01",
+               "author": author}  # fmt: skip
+        p.t("dead_letters", "micro").put(f"t|0000|{t:020d}".encode(), {
+            b"d:reason": b"duplicate_event_id", b"d:value": json.dumps(doc).encode()})  # fmt: skip
+        p._add("social_minute", "win", row_key("pol-01", minute(t)), batch_qualifier(LABEL), minute_doc=True)
+        p._add("social_authors", "win", row_key("pol-01", author), batch_qualifier(LABEL))
+
+    copy_of("old-1", START - 3_600_000, START + 20_000)
+    copy_of("old-2", START - 3_600_000, START + 21_000, author="bea")
+    res = p.check()
+    t = by_name(res)
+    assert res["agree"] is True and res["history"] == 3, agreement.lines(res)
+    assert t["social_minute"]["history"] == 1  # pol-01's first minute: 3 stored, 5 in the window
+    assert t["social_authors"]["history"] == 2  # ana: 3 against 4; bea: 0 against 1
+    assert any("history" in line for line in agreement.lines(res))
+
+    # A copy whose first one is inside the window explains nothing: the window saw the first one too.
+    copy_of("new-1", START + 5_000, START + 22_000)
+    res = p.check()
+    assert res["agree"] is False and by_name(res)["social_minute"]["differ"] == 1
+
+
 def test_nothing_in_the_window_is_nothing_to_compare():
     assert Paths().check()["agree"] is None
 

@@ -201,7 +201,7 @@ def test_the_page_shows_the_batch_runs_agree_task_result_per_aggregate():
                   {"micro_batch": [], "batch": []}, "", None, None)  # fmt: skip
     assert "the batch run's agree task compared 4 aggregate rows: 2 the same, 0 off by the window" in html
     assert re.search(r"<th>social_minute</th><td class=\"num\">2</td><td class=\"num\">1</td>"
-                     r"<td class=\"num\">0</td><td class=\"num\">1</td>", html)  # fmt: skip
+                     r"<td class=\"num\">0</td><td class=\"num\">0</td><td class=\"num\">1</td>", html)  # fmt: skip
     assert "pol-09|" in html
     skipped = {"agree": None, "why": "the micro-batch query of namespace 'micro' stored no micro-batch",
                "compared": 0, "differ": 0, "aggregates": []}  # fmt: skip
