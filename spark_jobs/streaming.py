@@ -387,16 +387,17 @@ def run_query(spark, stream, on_batch, args, endpoint, checkpoint: str, locks: c
 
     The locks go as soon as the query has stopped, before the stop is confirmed: the run taken
     over to may start its driver right after the confirmation."""
-    writer = stream.writeStream.queryName(args.query_name).option("checkpointLocation", checkpoint)
-    if args.mode == "real-time":  # each record as it arrives, through the JVM foreach sink
-        from spark_jobs import jvm_sink
+    realtime = realtime_context(args, endpoint) if args.mode == "real-time" else None
+    if realtime is not None:  # the query's plan: each record's mutations, not the raw records
         from spark_jobs.pipeline import realtime_mutations
+
+        stream = realtime_mutations(stream, realtime, refs.get(), args.topics)
+    writer = stream.writeStream.queryName(args.query_name).option("checkpointLocation", checkpoint)
+    if realtime is not None:  # each record as it arrives, through the JVM foreach sink
+        from spark_jobs import jvm_sink
         from tormenta.jobs import REALTIME_CHECKPOINT
 
-        ctx = realtime_context(args, endpoint)
-        writer = jvm_sink.foreach_writer(realtime_mutations(stream, ctx, refs.get(), args.topics).writeStream
-                                         .queryName(args.query_name).option("checkpointLocation", checkpoint),
-                                         ctx.settings)  # fmt: skip
+        writer = jvm_sink.foreach_writer(writer, realtime.settings)
         query = writer.outputMode("update").trigger(realTime=REALTIME_CHECKPOINT).start()
         log.warning("query %s v%d running in real-time mode (checkpoint every %s), checkpoint %s",
                     args.query_name, args.query_version, REALTIME_CHECKPOINT, checkpoint)  # fmt: skip
