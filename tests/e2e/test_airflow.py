@@ -33,6 +33,38 @@ def test_smoke_dag_run_succeeds_and_rows_land_in_hbase(admin, hbase):
     assert count_rows(hbase, tag) == 321
 
 
+def test_a_trigger_waits_for_a_busy_metadata_database_instead_of_failing(admin, stack):
+    """Another writer holds the local SQLite database's write lock for longer than sqlite3's
+    default 5 s wait (a scheduler loop on 2 busy cores did, in CI): the trigger waits for its
+    turn and is created, instead of a "500 Database error"."""
+    import sqlite3
+    import threading
+    import time
+
+    from tormenta.microbatch import TRIGGERED_DAG_ID
+
+    admin.wait_for_dag(TRIGGERED_DAG_ID)
+    assert admin.dag(TRIGGERED_DAG_ID)["is_paused"]  # paused on creation: its run stays queued
+    held_seconds = 8
+    db = sqlite3.connect(stack.airflow_home / "airflow.db", timeout=60, isolation_level=None,
+                         check_same_thread=False)  # fmt: skip
+    db.execute("BEGIN IMMEDIATE")  # the write lock; readers go on (WAL)
+    release = threading.Timer(held_seconds, lambda: db.execute("ROLLBACK"))
+    started = time.monotonic()
+    release.start()
+    try:
+        run = admin.trigger(TRIGGERED_DAG_ID, conf={})
+    finally:
+        release.join()
+        db.close()
+    waited = time.monotonic() - started
+    try:
+        assert waited >= held_seconds - 0.5, f"the trigger did not wait for the lock ({waited:.1f} s)"
+        assert admin.dag_run(TRIGGERED_DAG_ID, run["dag_run_id"])["state"] == "queued"
+    finally:
+        admin.request("DELETE", f"/api/v2/dags/{TRIGGERED_DAG_ID}/dagRuns/{run['dag_run_id']}")
+
+
 def test_param_schema_rejects_out_of_range(admin):
     with pytest.raises(AirflowApiError) as err:
         admin.trigger("tormenta_smoke", conf={"events": -5})

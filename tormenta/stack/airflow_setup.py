@@ -37,6 +37,16 @@ def task_token_seconds() -> int:
 # task's reason into its run's note (tormenta/alerts.py); a viewer may not edit runs.
 USERS = {"admin": "admin", "viewer": "viewer", "alerts": "user"}
 
+# The local stack's metadata database is one SQLite file written by four Airflow processes and
+# every task. Airflow opens it in WAL mode (readers never wait), but writers take turns, and
+# sqlite3's default wait for a turn is 5 s: on 2 busy cores a scheduler loop can hold the write
+# lock longer, and the API answered a trigger with "500 Database error" (CI, stop 23). A writer
+# now waits up to SQLITE_BUSY_SECONDS. Airflow imports these by name
+# ([database] sql_alchemy_connect_args / _async); two dicts, since Airflow adds to the sync one.
+SQLITE_BUSY_SECONDS = 60
+SQLITE_CONNECT_ARGS = {"timeout": SQLITE_BUSY_SECONDS}
+SQLITE_CONNECT_ARGS_ASYNC = {"timeout": SQLITE_BUSY_SECONDS}
+
 
 def write_private(path: Path, text: str) -> None:
     """Create or replace ``path`` readable by its owner only (never world-readable, even briefly)."""
@@ -117,6 +127,9 @@ def airflow_settings(*, base_url: str, host: str, port: int, logs: Path, fernet_
     else:
         core["auth_manager"] = auth_manager
     database_section = {"sql_alchemy_conn": database}
+    if database.startswith("sqlite"):
+        database_section["sql_alchemy_connect_args"] = f"{__name__}.SQLITE_CONNECT_ARGS"
+        database_section["sql_alchemy_connect_args_async"] = f"{__name__}.SQLITE_CONNECT_ARGS_ASYNC"
     if database_async:
         database_section["sql_alchemy_conn_async"] = database_async
     return {
