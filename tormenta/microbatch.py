@@ -235,51 +235,49 @@ def latest_progress(conn, namespace: str, mode: str = "always-on") -> dict[str, 
     return metrics.latest(conn, namespace, query_name(namespace, mode))
 
 
-def unread_before(bootstrap: str, progress: dict[str, Any] | None, at_ms: int) -> int | None:
-    """Records with a Kafka timestamp before ``at_ms`` that the query has not processed yet, summed
-    over every partition it reads (``endOffsets`` of its newest micro-batch, ``latest_progress``);
-    None before its first micro-batch. Per partition, not a max over them: one partition past
-    ``at_ms`` says nothing of another one still behind it. A partition with no record at or after
-    ``at_ms`` (Kafka's ``offsets_for_times`` gives -1) counts up to its end."""
+def _read_to(end_offsets: list[dict] | None) -> dict[tuple[str, int], int]:
+    """Per (topic, partition), the offset a query has read to (a progress's ``endOffsets``)."""
+    return {(topic, int(part)): int(offset) for source in end_offsets or []
+            for topic, parts in (source or {}).items() for part, offset in parts.items()}  # fmt: skip
+
+
+def _unread(bootstrap: str, read_to: dict[tuple[str, int], int], at_ms: int | None = None) -> int:
+    """Records in Kafka past ``read_to``, summed over its partitions: up to each partition's end,
+    or (``at_ms``) up to its first record at or after ``at_ms`` (its end if it has none: Kafka's
+    ``offsets_for_times`` gives -1)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    if not progress or "result" not in progress:
-        return None
-    ends = {(topic, int(part)): int(offset) for source in (progress.get("progress") or {}).get("endOffsets") or []
-            for topic, parts in (source or {}).items() for part, offset in parts.items()}  # fmt: skip
-    if not ends:
-        return None
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tormenta-lag-probe",
                          "enable.auto.commit": False})  # fmt: skip
     try:
-        found = consumer.offsets_for_times([TopicPartition(t, p, at_ms) for t, p in ends], timeout=10)
+        if at_ms is None:
+            parts = [TopicPartition(t, p) for t, p in read_to]
+        else:
+            parts = consumer.offsets_for_times([TopicPartition(t, p, at_ms) for t, p in read_to], timeout=10)
         unread = 0
-        for tp in found:
-            first_at = tp.offset if tp.offset >= 0 else consumer.get_watermark_offsets(tp, timeout=10)[1]
-            unread += max(0, first_at - ends[(tp.topic, tp.partition)])
+        for tp in parts:
+            up_to = tp.offset if at_ms is not None and tp.offset >= 0 else consumer.get_watermark_offsets(tp, timeout=10)[1]
+            unread += max(0, up_to - read_to[(tp.topic, tp.partition)])
         return unread
     finally:
         consumer.close()
 
 
+def unread_before(bootstrap: str, progress: dict[str, Any] | None, at_ms: int) -> int | None:
+    """Records with a Kafka timestamp before ``at_ms`` that the query has not processed yet, summed
+    over every partition it reads (``endOffsets`` of its newest micro-batch, ``latest_progress``);
+    None before its first micro-batch. Per partition, not a max over them: one partition past
+    ``at_ms`` says nothing of another one still behind it."""
+    if not progress or "result" not in progress:
+        return None
+    read_to = _read_to((progress.get("progress") or {}).get("endOffsets"))
+    return _unread(bootstrap, read_to, at_ms) if read_to else None
+
+
 def consumer_lag(bootstrap: str, end_offsets: list[dict]) -> int | None:
     """Records in Kafka not yet read by the query: log end offsets - offsets of the last batch."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    if not end_offsets:
-        return None
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tormenta-lag-probe",
-                         "enable.auto.commit": False})  # fmt: skip
-    try:
-        lag = 0
-        for source in end_offsets:
-            for topic, parts in (source or {}).items():
-                for part, offset in parts.items():
-                    _, high = consumer.get_watermark_offsets(TopicPartition(topic, int(part)), timeout=10)
-                    lag += max(0, high - int(offset))
-        return lag
-    finally:
-        consumer.close()
+    read_to = _read_to(end_offsets)
+    return _unread(bootstrap, read_to) if read_to else None
 
 
 def describe(progress: dict[str, Any] | None, lag: int | None, now_ms: int | None = None) -> dict[str, Any]:

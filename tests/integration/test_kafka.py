@@ -149,3 +149,8 @@ def test_records_a_query_has_not_read_before_a_time_are_counted_per_partition(st
     assert unread(5, 7) == 0  # every record before the end read in both
     assert unread(0, 0) == 12
     assert microbatch.unread_before(stack.kafka_bootstrap, None, end) is None  # no micro-batch yet
+    # the supervisor's lag: everything past what was read, whatever its time (8 + 7 records)
+    assert microbatch.consumer_lag(stack.kafka_bootstrap, [{topic: {"0": 8, "1": 2}}]) == 5
+    assert microbatch.consumer_lag(stack.kafka_bootstrap, [{topic: {"0": 3, "1": 7}}]) == 5
+    assert microbatch.consumer_lag(stack.kafka_bootstrap, [{topic: {"0": 8, "1": 7}}]) == 0
+    assert microbatch.consumer_lag(stack.kafka_bootstrap, []) is None
