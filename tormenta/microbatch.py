@@ -352,7 +352,9 @@ def stuck_reason(view: dict[str, Any], running_s: float, stuck_after_s: float) -
     """Why the pipeline is stuck, from the supervisor's view (``describe``), or None.
 
     Stuck: Kafka holds records the query has not read, and no batch was written for
-    ``stuck_after_s`` (or none at all since the supervisor started that long ago).
+    ``stuck_after_s`` (or none at all since the supervisor started that long ago). The newest
+    batch may be an earlier run's: a pipeline restarted after an hour off, with a backlog, is
+    quiet for as long as this run has been running, not for the hour.
     """
     lag = view.get("lag")
     if not isinstance(lag, int) or lag <= 0:
@@ -360,6 +362,8 @@ def stuck_reason(view: dict[str, Any], running_s: float, stuck_after_s: float) -
     quiet = view.get("written_s_ago")
     if quiet is None:
         quiet = running_s if not view.get("batches") and "last_batch" not in view else None
+    else:
+        quiet = min(quiet, running_s)
     if quiet is not None and quiet >= stuck_after_s:
         return f"stuck: no micro-batch written for {quiet:.0f}s while {lag} record(s) wait in Kafka"
     return None

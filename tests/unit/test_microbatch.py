@@ -540,6 +540,9 @@ def test_the_running_run_hands_over_only_to_a_queued_run_that_can_run():
     ({"last_batch": "s1", "written_s_ago": 650.0, "lag": 12}, 9000, True),
     ({"last_batch": "s1", "written_s_ago": 650.0, "lag": 0}, 9000, False),
     ({"last_batch": "s1", "written_s_ago": 3.0, "lag": 10**6}, 9000, False),  # busy, not stuck
+    # an earlier run's newest batch, an hour old, and this run started 30 s ago with a backlog
+    ({"last_batch": "s1", "written_s_ago": 3600.0, "lag": 9241}, 30, False),
+    ({"last_batch": "s1", "written_s_ago": 3600.0, "lag": 9241}, 650, True),
     ({}, 9000, False),  # progress not readable: no verdict
 ])  # fmt: skip
 def test_stuck_means_records_wait_and_no_batch_is_written(view, running_s, stuck):
