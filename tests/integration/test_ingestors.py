@@ -21,16 +21,32 @@ from tormenta.kafka import TopicSpec, ensure_topics
 pytestmark = pytest.mark.integration
 
 
-def consume_all(bootstrap, topic, expect, timeout=30):
-    from confluent_kafka import Consumer
+def consume_all(bootstrap, topic, expect=None, timeout=30):
+    """Every record in ``topic``: read up to each partition's end as it is when called (its high
+    watermark), not up to a count. A count stops early when the topic holds repeats (a source that
+    sends again after a restart), and the records after that point would look lost. ``expect``:
+    records that must be there (waited for up to ``timeout``: a producer may still be flushing)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{time.time()}", "auto.offset.reset": "earliest"})
-    c.subscribe([topic])
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{time.time()}", "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False})  # fmt: skip
     out, deadline = [], time.monotonic() + timeout
     try:
-        while len(out) < expect and time.monotonic() < deadline:
-            out += [m for m in c.consume(1000, timeout=0.5) if m.error() is None]
-        out += [m for m in c.consume(1000, timeout=2) if m.error() is None]  # nothing extra arrives
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        while True:
+            ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+            if expect is None or sum(ends.values()) >= expect or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        pending = {p for p, end in ends.items() if end > 0}
+        while pending and time.monotonic() < deadline:
+            for m in c.consume(1000, timeout=0.5):
+                if m.error() is None:
+                    out.append(m)
+                    if m.offset() >= ends[m.partition()] - 1:
+                        pending.discard(m.partition())
+        assert not pending, f"partitions {sorted(pending)} of {topic} not read to their end in {timeout}s"
     finally:
         c.close()
     return out
