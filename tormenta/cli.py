@@ -213,6 +213,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{res['edge']} off by the window's edges, {res['history']} off by comments stored in an earlier run, "
           f"{res['differ']} different; social comments: micro-batch {cmp['comments']['micro_batch']}, "
           f"batch {cmp['comments']['batch']}; agree: {res['agree']}")  # fmt: skip
+    if not still_running():  # the demo leaves the pipeline running: one that died meanwhile is a failure
+        return 1
     print(f"[demo] micro-batch run: {s.airflow_url}/dags/{microbatch.DAG_ID}/runs/{run_id}")
     print(f"[demo] batch run:       {s.airflow_url}/dags/{batch.DAG_ID}/runs/{brun}")
     print(f"[demo] stop the pipeline: trigger {microbatch.STOP_DAG_ID} in the UI (or `make down`)")
